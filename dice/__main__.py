@@ -1,0 +1,3 @@
+from dice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""`python -m dice` / `dice`: one subcommand per stage; parse → call `dice.runs` → write files.
+
+A `DiceError` (bad input) is printed as one line, ``error: …``, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from dice.errors import DiceError
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DiceError("--device cuda was asked for, but torch sees no CUDA device")
+    return name
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """Run settings from --settings JSON, or resolved from --config/--method/--backbone."""
+    from dice.config import load_config, run_settings
+
+    if args.settings:
+        try:
+            return json.loads(args.settings)
+        except json.JSONDecodeError as err:
+            raise DiceError(f"--settings is not valid JSON ({err.msg})") from None
+    if not (args.config and args.method and args.backbone):
+        raise DiceError("give --settings JSON, or --config with --method and --backbone")
+    return run_settings(load_config(args.config), method=args.method, backbone=args.backbone)
+
+
+def _setup(args: argparse.Namespace) -> None:
+    import torch
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from dice.config import load_config
+    from dice.runs import prepare_dataset
+
+    config = load_config(args.config)
+    if args.dataset not in config["datasets"]:
+        raise DiceError(f"unknown dataset {args.dataset!r}; the config defines: {', '.join(config['datasets'])}",
+                        path=args.config)  # fmt: skip
+    stats = prepare_dataset(args.dataset, config["datasets"][args.dataset], config["preprocess"],
+                            raw_dir=args.raw_dir, out=args.out, seed=config["split"]["seed"])  # fmt: skip
+    print(json.dumps(stats))
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from dice.config import load_config
+    from dice.runs import split_dataset
+
+    options = dict(load_config(args.config)["split"])
+    if args.cap is not None:
+        options["cap"] = args.cap
+    if args.share is not None:
+        options["intervened_train_share"] = args.share
+    stats = split_dataset(args.data, options, out=args.out)
+    print(json.dumps({k: stats[k] for k in ("users", "items", "interactions", "entropy")}))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from dice.runs import train_run
+
+    info = train_run(args.split, _settings(args), seed=args.seed, out=args.out,
+                     device=_device(args.device), force=args.force)  # fmt: skip
+    print(json.dumps(info))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from dice.runs import evaluate_run
+
+    context = json.loads(args.context) if args.context else {}
+    metrics = evaluate_run(args.split, _settings(args), seed=args.seed, run_dir=args.run,
+                           context=context, device=_device(args.device))  # fmt: skip
+    print(json.dumps({"test": metrics["test"]}))
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from dice.report import write_table2
+
+    write_table2(args.metrics, out_csv=args.out, out_md=args.markdown)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dice", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="raw ratings → filtered, reindexed interactions")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw-dir", type=Path, default=Path("resources/raw"))
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("split", help="interactions → intervened split (4 Parquet parts + stats)")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="folder written by `dice prepare`")
+    p.add_argument("--cap", type=float, help="override split.cap")
+    p.add_argument("--share", type=float, help="override split.intervened_train_share")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_split)
+
+    for name, func, helptext in (("train", cmd_train, "train one run"),
+                                 ("evaluate", cmd_evaluate, "test one trained run")):  # fmt: skip
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--split", type=Path, required=True, help="split folder")
+        p.add_argument(
+            "--settings", help="resolved run settings (JSON), as the workflow passes them"
+        )
+        p.add_argument("--config", type=Path, help="config file (with --method and --backbone)")
+        p.add_argument("--method")
+        p.add_argument("--backbone", choices=("mf", "lightgcn"))
+        p.add_argument("--seed", type=int, required=True)
+        p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        p.add_argument("--threads", type=int, default=0)
+        p.set_defaults(func=func)
+    sub.choices["train"].add_argument("--out", type=Path, required=True, help="run folder")
+    sub.choices["train"].add_argument(
+        "--force", action="store_true", help="overwrite a finished run"
+    )
+    sub.choices["evaluate"].add_argument("--run", type=Path, required=True, help="run folder")
+    sub.choices["evaluate"].add_argument(
+        "--context", help="JSON describing the run (dataset, split, …)"
+    )
+
+    p = sub.add_parser("table", help="metrics.json files → Table 2 (CSV + Markdown)")
+    p.add_argument("metrics", type=Path, nargs="+", help="metrics.json files of the runs")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--markdown", type=Path)
+    p.set_defaults(func=cmd_table)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _setup(args)
+        args.func(args)
+    except DiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,188 @@
+"""The stages as functions of files: prepare → split → train → evaluate.
+
+Each function reads its inputs from disk, calls the pure library, and writes its outputs
+atomically. The command line (`dice.cli`) and the Snakemake rules are thin wrappers around them.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import dice
+from dice.config import parse_run_settings
+from dice.data.interactions import Split
+from dice.data.splits import check_disjoint, intervened_split, split_statistics
+from dice.errors import DiceError
+from dice.evaluate import evaluate, top_k, topk_frame
+from dice.io import atomic_path, read_json, write_json, write_parquet
+from dice.registry import build_model
+from dice.seeding import numpy_rng, torch_generator
+from dice.train import Trainer, history_frame, peak_memory_mib, seconds_per_epoch
+
+log = logging.getLogger("dice.runs")
+LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "scipy", "snakemake")
+TRAIN_OUTPUTS = ("model.pt", "history.csv", "train.json")
+
+
+def prepare_dataset(
+    name: str, dataset: Mapping, preprocess: Mapping, *, raw_dir: Path, out: Path, seed: int
+) -> dict:
+    """Raw ratings → binarised, filtered, reindexed interactions in `out`."""
+    from dice.data.datasets import load_ratings
+    from dice.data.preprocess import PreprocessConfig, save_prepared
+    from dice.data.preprocess import preprocess as run_preprocess
+
+    options = {**preprocess, **dataset.get("preprocess", {})}
+    synthetic = {"preset": dataset["preset"]} if dataset["source"] == "synthetic" else None
+    source = dataset["source"]
+    ratings = load_ratings(source, raw_dir=raw_dir / source, synthetic=synthetic, seed=seed)
+    prepared = run_preprocess(
+        ratings, PreprocessConfig(**options), rng=numpy_rng(seed, f"prepare:{name}")
+    )
+    save_prepared(prepared, out)
+    return prepared.stats
+
+
+def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
+    """Prepared interactions → the intervened split in `out` with its statistics."""
+    from dice.data.preprocess import load_prepared
+
+    prepared = load_prepared(data_dir)
+    opts = dict(split_options)
+    seed = opts.pop("seed")
+    split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
+    check_disjoint(split)
+    stats = split_statistics(split, full=prepared.interactions)
+    split.save(out, meta={"seed": seed, **opts})
+    write_json(out / "stats.json", stats)
+    return stats
+
+
+def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, device: str = "cpu",
+              force: bool = False, progress: bool | None = None) -> dict:  # fmt: skip
+    """Train one (split, backbone, method, seed) run; resumable from `out/checkpoint.pt`."""
+    if (out / "train.json").exists() and not force:
+        raise DiceError("a finished run is already here; pass --force to overwrite it", path=out)
+    _, model_cfg, train_cfg = parse_run_settings(settings)
+    split = Split.load(split_dir)
+    check_disjoint(split)
+    model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
+    info = {"trainable": getattr(model, "trainable", True), "device": device}
+    history: list[dict] = []
+    if info["trainable"]:
+        trainer = Trainer(model, split, model_config=model_cfg, config=train_cfg, seed=seed,
+                          device=device, progress=progress)  # fmt: skip
+        state = trainer.fit(checkpoint_path=out / "checkpoint.pt")
+        model.load_state_dict(state.best_state)
+        history = state.history
+        info |= {"best_epoch": state.best_epoch, "best_valid": state.best_valid,
+                 "epochs": state.epoch, "stopped": state.stopped}  # fmt: skip
+    info |= {"seconds_per_epoch": seconds_per_epoch(history), "peak_memory_mib": peak_memory_mib()}
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    write_parquet_or_csv(out / "history.csv", history)
+    write_json(out / "train.json", info)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return info
+
+
+def write_parquet_or_csv(path: Path, history: list[dict]) -> None:
+    from dice.io import write_text
+
+    write_text(path, history_frame(history).to_csv(index=False))
+
+
+def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path,
+                 context: Mapping | None = None, device: str = "cpu") -> dict:  # fmt: skip
+    """Test the trained model of `run_dir`: metrics.json, topk*.parquet, per_user.parquet, run.json."""
+    method, model_cfg, train_cfg = parse_run_settings(settings)
+    split = Split.load(split_dir)
+    model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
+    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    model.to(device).eval()
+    train_info = read_json(run_dir / "train.json")
+    exclude = split.train.csr()
+    metrics: dict = {key: train_info.get(key) for key in
+                     ("best_epoch", "epochs", "seconds_per_epoch", "peak_memory_mib", "stopped")}  # fmt: skip
+    k_max = max(train_cfg.ks)
+    with torch.no_grad():
+        for mode in model.scorings:
+            ranked = top_k(model.scorer(mode), n_users=split.n_users, exclude=exclude, k=k_max,
+                           batch_size=train_cfg.eval_batch_size, device=device)  # fmt: skip
+            suffix = "" if mode == "full" else f"_{mode}"
+            write_parquet(run_dir / f"topk{suffix}.parquet", topk_frame(ranked))
+            scores = _score_parts(ranked, split, ks=train_cfg.ks)
+            if mode == "full":
+                metrics |= scores
+                write_parquet(
+                    run_dir / "per_user.parquet",
+                    evaluate(ranked, split.test, ks=train_cfg.ks).per_user,
+                )
+            else:
+                metrics.setdefault("scoring", {})[mode] = scores
+        if hasattr(model, "embeddings"):
+            arrays = {k: v.detach().cpu().numpy() for k, v in model.embeddings().items()}
+            with atomic_path(run_dir / "embeddings.npz") as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **arrays)
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(
+        run_dir / "run.json",
+        run_record(split_dir, settings, seed=seed, device=device, context=context),
+    )
+    return metrics
+
+
+def _score_parts(ranked: np.ndarray, split: Split, *, ks) -> dict:
+    valid = evaluate(ranked, split.valid, ks=ks).averages
+    test = evaluate(ranked, split.test, ks=ks).averages
+    return {"valid": valid["users_with_truth"], "valid_all_users": valid["all_users"],
+            "test": test["users_with_truth"], "test_all_users": test["all_users"]}  # fmt: skip
+
+
+def run_record(
+    split_dir: Path, settings: Mapping, *, seed: int, device: str, context: Mapping | None
+) -> dict:
+    """run.json: what produced this run (config, split files, seeds, versions, device)."""
+    meta = read_json(Path(split_dir) / "meta.json")
+    return {
+        "settings": dict(settings),
+        "context": dict(context or {}),
+        "seed": seed,
+        "split_seed": meta.get("seed"),
+        "splits": {
+            name: str(Path(split_dir) / f"{name}.parquet")
+            for name in ("train_normal", "train_intervened", "valid", "test")
+        },  # fmt: skip
+        "code_version": {"package": dice.__version__, "git": git_revision()},
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,222 @@
+"""The training loop shared by every method (official-code §2.1).
+
+Per epoch: draw every positive's negatives (vectorised, seeded), shuffle, step the optimiser on
+batches of `batch_size` positives, validate with full ranking, step ReduceLROnPlateau on the
+validation metric, track the best epoch, apply the method's end-of-epoch hook (DICE's
+curriculum), write a resumable checkpoint, and stop early per the official rule: once the
+learning rate read at the start of an epoch is at its minimum, stop after more than
+`es_patience` consecutive epochs without a strict improvement of the best value.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dice.batches import EpochSampler
+from dice.config import ModelConfig, TrainConfig
+from dice.data.interactions import Split
+from dice.errors import DiceError
+from dice.evaluate import evaluate, top_k
+from dice.io import atomic_path
+from dice.models.backbones import set_dropout_generator
+from dice.models.base import Recommender
+from dice.seeding import numpy_rng, torch_generator
+
+log = logging.getLogger("dice.train")
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs besides the model and optimiser."""
+
+    epoch: int = 0  # next epoch to run
+    best_epoch: int = -1
+    best_valid: float = -math.inf
+    best_state: dict | None = None
+    es_best: float = -math.inf
+    es_bad_epochs: int = 0
+    stopped: str = ""
+    history: list[dict] = field(default_factory=list)
+
+
+def validate(model: Recommender, split: Split, *, config: TrainConfig, device: str) -> float:
+    """Validation metric (official: recall@50 over all users, training items excluded)."""
+    metric, k = config.valid_metric.split("@")
+    model.eval()
+    with torch.no_grad():
+        ranked = top_k(model.scorer("full"), n_users=split.n_users, exclude=split.train.csr(),
+                       k=int(k), batch_size=config.eval_batch_size, device=device)  # fmt: skip
+    model.train()
+    result = evaluate(ranked, split.valid, ks=(int(k),))
+    return float(result.averages["all_users"][config.valid_metric])
+
+
+class Trainer:
+    """Trains one model on one split with explicit, checkpointed randomness."""
+
+    def __init__(self, model: Recommender, split: Split, *, model_config: ModelConfig,
+                 config: TrainConfig, seed: int, device: str = "cpu", progress: bool | None = None):  # fmt: skip
+        # Deterministic kernels where torch has them (bit-identical CPU reruns, README
+        # "Guarantees"); on CUDA, ops without one warn instead of failing.
+        torch.use_deterministic_algorithms(True, warn_only=device != "cpu")
+        self.model, self.split, self.config = model.to(device), split, config
+        self.device, self.seed = device, seed
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.sampler = EpochSampler(split, kind=model.negatives, k=config.negatives_per_positive,
+                                    exclusion=config.negative_exclusion)  # fmt: skip
+        self.sample_rng = numpy_rng(seed, "negatives")
+        self.shuffle_rng = numpy_rng(seed, "shuffle")
+        self.dropout_gen = torch_generator(seed, "dropout", device)
+        set_dropout_generator(model, self.dropout_gen)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.learning_rate(model_config.objective),
+            betas=tuple(config.betas), weight_decay=config.weight_decay, amsgrad=config.amsgrad,
+        )  # fmt: skip
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="max", factor=config.lr_factor,
+            patience=config.lr_patience, min_lr=config.min_lr,
+        )  # fmt: skip
+        self.state = TrainState()
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "state": self.state.__dict__,
+            "sample_rng": self.sample_rng.bit_generator.state,
+            "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "dropout_gen": self.dropout_gen.get_state(),
+        }
+
+    def save_checkpoint(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(self.checkpoint(), tmp)
+
+    def load_checkpoint(self, path: Path) -> None:
+        try:
+            saved = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as err:
+            raise DiceError(
+                f"cannot read checkpoint ({type(err).__name__}); delete it to restart", path=path
+            ) from None
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.state = TrainState(**saved["state"])
+        self.sample_rng.bit_generator.state = saved["sample_rng"]
+        self.shuffle_rng.bit_generator.state = saved["shuffle_rng"]
+        self.dropout_gen.set_state(saved["dropout_gen"].cpu())
+
+    # --- the loop ------------------------------------------------------------------------------
+    def fit(self, *, checkpoint_path: Path | None = None) -> TrainState:
+        if checkpoint_path is not None and checkpoint_path.exists():
+            self.load_checkpoint(checkpoint_path)
+            log.info("resumed from %s at epoch %d", checkpoint_path, self.state.epoch)
+        while not self.state.stopped:
+            if self.state.epoch >= self.config.max_epochs:
+                self.state.stopped = "max_epochs"
+                break
+            self.run_epoch()
+            if checkpoint_path is not None:
+                self.save_checkpoint(checkpoint_path)
+        return self.state
+
+    def run_epoch(self) -> None:
+        epoch, state = self.state.epoch, self.state
+        lr_at_start = self.optimizer.param_groups[0]["lr"]
+        schedule = self.model.epoch_state()
+        t0 = time.perf_counter()
+        samples = self.sampler.sample(rng=self.sample_rng, margin_up=schedule.get("margin_up", 0.0),
+                                      pool=getattr(self.model, "pool", 40))  # fmt: skip
+        t_sample = time.perf_counter() - t0
+        terms = self._train_steps(samples, epoch)
+        t_train = time.perf_counter() - t0
+        valid = validate(self.model, self.split, config=self.config, device=self.device)
+        t_total = time.perf_counter() - t0
+        self.scheduler.step(valid)
+        if valid > state.best_valid:
+            state.best_valid, state.best_epoch = valid, epoch
+            state.best_state = copy.deepcopy(
+                {k: v.cpu() for k, v in self.model.state_dict().items()}
+            )
+        self._early_stopping(valid, lr_at_start)
+        self.model.end_epoch()
+        record = {"epoch": epoch, "lr": lr_at_start, "valid": valid, **terms, **schedule,
+                  "fallback_rows": samples.fallback_rows, "seconds": t_total,
+                  "seconds_sampling": t_sample, "seconds_training": t_train}  # fmt: skip
+        state.history.append(record)
+        log.info(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+        state.epoch += 1
+
+    def _early_stopping(self, valid: float, lr_at_start: float) -> None:
+        """Official EarlyStopManager (code §2.1): counts only once lr has reached min_lr."""
+        state = self.state
+        at_min = lr_at_start <= self.config.min_lr * (1 + 1e-9)
+        if at_min and valid <= state.es_best:
+            state.es_bad_epochs += 1
+            if state.es_bad_epochs > self.config.es_patience:
+                state.stopped = "early_stopping"
+        else:
+            state.es_bad_epochs = 0 if at_min else state.es_bad_epochs
+        state.es_best = max(state.es_best, valid)
+
+    def _train_steps(self, samples, epoch: int) -> dict[str, float]:
+        n, size = len(samples), self.config.batch_size
+        order = self.shuffle_rng.permutation(n)
+        stops = range(size, n + 1, size) if self.config.drop_last else range(size, n + size, size)
+        batches = [order[s - size : min(s, n)] for s in stops]
+        if not batches:
+            raise DiceError(
+                f"{n} training positives are fewer than one batch of {size}; lower train.batch_size"
+            )
+        sums: dict[str, float] = {}
+        iterator = batches
+        if self.progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(batches, desc=f"epoch {epoch}", leave=False)
+        self.model.train()
+        for step, index in enumerate(iterator):
+            terms = self.model.loss(samples.batch(index).to(self.device))
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise DiceError(f"training diverged: loss is {loss.item()} at epoch {epoch}, step {step}; "
+                                "lower the learning rate or check the data")  # fmt: skip
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        return {name: total / len(batches) for name, total in sums.items()}
+
+
+def _fmt(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def history_frame(history: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(history)
+
+
+def seconds_per_epoch(history: list[dict]) -> float:
+    return float(np.median([h["seconds_training"] for h in history])) if history else 0.0

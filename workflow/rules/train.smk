@@ -1,0 +1,50 @@
+rule train:
+    input:
+        split=rules.split.output.parts,
+        meta=rules.split.output.meta,
+    output:
+        model=f"{RUNS}/model.pt",
+        history=f"{RUNS}/history.csv",
+        info=f"{RUNS}/train.json",
+    log:
+        "results/logs/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.tsv"
+    params:
+        settings=settings_json,
+        split="results/splits/{dataset}/{split}",
+        out=RUNS,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/dice.yaml"
+    shell:
+        "python -m dice train --split {params.split} --settings {params.settings:q} "
+        "--seed {wildcards.seed} --out {params.out} --threads {threads} --force > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        model=rules.train.output.model,
+        info=rules.train.output.info,
+        split=rules.split.output.parts,
+    output:
+        metrics=f"{RUNS}/metrics.json",
+        run=f"{RUNS}/run.json",
+        topk=f"{RUNS}/topk.parquet",
+        per_user=f"{RUNS}/per_user.parquet",
+    log:
+        "results/logs/evaluate/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
+    params:
+        settings=settings_json,
+        context=context_json,
+        split="results/splits/{dataset}/{split}",
+        run=RUNS,
+    threads: 1
+    conda:
+        "../../envs/dice.yaml"
+    shell:
+        "python -m dice evaluate --split {params.split} --settings {params.settings:q} "
+        "--seed {wildcards.seed} --run {params.run} --context {params.context:q} "
+        "--threads {threads} > {log} 2>&1"
