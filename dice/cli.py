@@ -91,10 +91,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({"test": metrics["test"]}))
 
 
-def cmd_table(args: argparse.Namespace) -> None:
-    from dice.report import write_table2
-
-    write_table2(args.metrics, out_csv=args.out, out_md=args.markdown)
+#: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
+#: each feature owns its command line next to its code).
+EXTENSIONS = ("dice.cli_report",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,11 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--context", help="JSON describing the run (dataset, split, …)"
     )
 
-    p = sub.add_parser("table", help="metrics.json files → Table 2 (CSV + Markdown)")
-    p.add_argument("metrics", type=Path, nargs="+", help="metrics.json files of the runs")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--markdown", type=Path)
-    p.set_defaults(func=cmd_table)
+    import importlib
+
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -53,8 +53,25 @@ def validate_config(raw: Mapping, *, source: str | Path = "config") -> dict:
     errors = sorted(_DefaultFilling(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         raise DiceError(_describe(errors[0], schema), path=source)
+    _expand_alpha_studies(config)
     _check_cross_fields(config, source)
     return config
+
+
+def _expand_alpha_studies(config: dict) -> None:
+    """A study with `alphas` runs DICE with and without the curriculum at each initial α
+    (Fig. 8a): it gains method keys ``dice-a<α>-curriculum`` and ``dice-a<α>-normal``."""
+    for study in config["studies"].values():
+        if "alphas" not in study:
+            continue
+        methods = []
+        for alpha in study["alphas"]:
+            for mode, on in (("curriculum", True), ("normal", False)):
+                key = f"dice-a{alpha:g}-{mode}"
+                config["method_settings"].setdefault(key, {"objective": "dice",
+                    "interest_weight": alpha, "conformity_weight": alpha, "curriculum": on})  # fmt: skip
+                methods.append(key)
+        study["methods"] = [*study.get("methods", []), *methods]
 
 
 def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
@@ -87,6 +104,12 @@ def _check_cross_fields(config: dict, source: str | Path) -> None:
         raise DiceError(f"profile {config['profile']!r} is not a key of profiles", path=source)
     for name in config["methods"]:
         objective_of(config, name, source=source)
+    for study_name, study in config["studies"].items():
+        for name in study.get("methods", []):
+            objective_of(config, name, source=f"{source} (study {study_name})")
+        for name in study.get("datasets", []):
+            if name not in config["datasets"]:
+                raise DiceError(f"study {study_name!r} names unknown dataset {name!r}", path=source)
     for name, dataset in config["datasets"].items():
         if dataset["source"] == "synthetic" and "preset" not in dataset:
             raise DiceError(f"dataset {name!r}: a synthetic source needs a preset", path=source)
@@ -226,3 +249,52 @@ def parse_run_settings(settings: Mapping) -> tuple[str, ModelConfig, TrainConfig
 def split_id(split: Mapping) -> str:
     """The folder name of a split: its cap and intervened-train share (the studied knobs)."""
     return f"cap{split['cap']:g}-share{split['intervened_train_share']:g}"
+
+
+RUN_KEYS = ("dataset", "split", "backbone", "method", "seed")
+
+
+def main_runs(config: Mapping) -> list[dict]:
+    """The main grid (Table 2): datasets × main split × backbones × methods × seeds."""
+    return _grid(config, {"methods": config["methods"]})
+
+
+def study_runs(config: Mapping, name: str) -> list[dict]:
+    """The runs of one study (see config `studies`)."""
+    if name not in config["studies"]:
+        raise DiceError(
+            f"unknown study {name!r}; the config defines: {', '.join(config['studies'])}"
+        )
+    return _grid(config, config["studies"][name])
+
+
+def all_runs(config: Mapping) -> list[dict]:
+    """Every run the config asks for (main grid and studies), without repeats, in order."""
+    seen: dict[tuple, dict] = {}
+    for run in [*main_runs(config), *(r for s in config["studies"] for r in study_runs(config, s))]:
+        seen.setdefault(tuple(run[k] for k in RUN_KEYS), run)
+    return list(seen.values())
+
+
+def _grid(config: Mapping, study: Mapping) -> list[dict]:
+    split = config["split"]
+    caps = study.get("caps", [split["cap"]])
+    shares = study.get("shares", [split["intervened_train_share"]])
+    runs = []
+    for dataset in study.get("datasets", list(config["datasets"])):
+        for cap in caps:
+            for share in shares:
+                sid = split_id({"cap": cap, "intervened_train_share": share})
+                for backbone in study.get("backbones", config["backbones"]):
+                    for method in study.get("methods", config["methods"]):
+                        if share == 0 and objective_of(config, method) == "cause":
+                            continue  # CausE needs intervened training data (DICE §4.5)
+                        for seed in study.get("seeds", config["seeds"]):
+                            runs.append({"dataset": dataset, "split": sid, "backbone": backbone,
+                                         "method": method, "seed": seed})  # fmt: skip
+    return runs
+
+
+def run_dir(run: Mapping, root: str = "results/runs") -> str:
+    """The folder of a run: results/runs/{dataset}/{split}/{backbone}/{method}/seed{seed}."""
+    return f"{root}/{run['dataset']}/{run['split']}/{run['backbone']}/{run['method']}/seed{run['seed']}"

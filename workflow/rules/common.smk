@@ -1,8 +1,17 @@
 # Helpers of the workflow: config validation, target lists, run settings. No logic that
 # belongs to the package: it calls dice.config for everything about settings.
 import json
+import os
 
-from dice.config import run_settings, split_id, validate_config
+from dice.config import (
+    all_runs,
+    main_runs,
+    run_dir,
+    run_settings,
+    split_id,
+    study_runs,
+    validate_config,
+)
 from dice.errors import DiceError
 
 try:
@@ -23,20 +32,27 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def run_dirs(datasets=None, splits=None, backbones=None, methods=None, seeds=None):
-    """Run folders of a grid (defaults: the config's main grid)."""
-    return expand(
-        RUNS,
-        dataset=datasets or DATASETS,
-        split=splits or [MAIN_SPLIT],
-        backbone=backbones or config["backbones"],
-        method=methods or config["methods"],
-        seed=seeds or config["seeds"],
-    )
+STUDIES = list(config["studies"])
+
+
+def run_files(runs, name="metrics.json"):
+    """A file of each run folder (runs: dicts with dataset/split/backbone/method/seed)."""
+    return [f"{run_dir(run)}/{name}" for run in runs]
 
 
 def main_metrics():
-    return [f"{run}/metrics.json" for run in run_dirs()]
+    """metrics.json of every run of the main grid (Table 2)."""
+    return run_files(main_runs(config))
+
+
+def study_metrics(study, dataset=None, name="metrics.json"):
+    """A file of every run of a study, optionally of one dataset only."""
+    runs = study_runs(config, study)
+    return run_files([r for r in runs if dataset in (None, r["dataset"])], name)
+
+
+def all_metrics():
+    return run_files(all_runs(config))
 
 
 def all_targets():
@@ -71,6 +87,20 @@ def context_json(wildcards):
     context = {key: getattr(wildcards, key) for key in keys}
     context["seed"] = int(context["seed"])
     return json.dumps(context, sort_keys=True)
+
+
+def folder_of_input(wildcards, input):
+    """The folder of the rule's `meta` input (a split folder)."""
+    return os.path.dirname(input.meta)
+
+
+def folder_of_output(wildcards, output):
+    """The folder of the rule's first output (a run or split folder)."""
+    return os.path.dirname(output[0])
+
+
+def run_folder_of_input(wildcards, input):
+    return os.path.dirname(input.model)
 
 
 def config_path():

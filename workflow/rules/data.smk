@@ -6,11 +6,12 @@ rule prepare:
         "results/logs/prepare/{dataset}.log",
     params:
         config=config_path(),
+        out=folder_of_output,
     conda:
         "../../envs/dice.yaml"
     shell:
         "python -m dice prepare --config {params.config} --dataset {wildcards.dataset} "
-        "--raw-dir resources/raw --out results/data/{wildcards.dataset} > {log} 2>&1"
+        "--raw-dir resources/raw --out {params.out} > {log} 2>&1"
 
 
 rule split:
@@ -29,10 +30,11 @@ rule split:
     params:
         config=config_path(),
         cap=split_cap,
-        share=split_share,
+        data_share=split_share,
+        data=folder_of_input,
+        out=folder_of_output,
     conda:
         "../../envs/dice.yaml"
     shell:
-        "python -m dice split --config {params.config} --data results/data/{wildcards.dataset} "
-        "--cap {params.cap} --share {params.share} "
-        "--out results/splits/{wildcards.dataset}/{wildcards.split} > {log} 2>&1"
+        "python -m dice split --config {params.config} --data {params.data} "
+        "--cap {params.cap} --share {params.data_share} --out {params.out} > {log} 2>&1"

@@ -12,8 +12,8 @@ rule train:
         "results/benchmarks/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.tsv"
     params:
         settings=settings_json,
-        split="results/splits/{dataset}/{split}",
-        out=RUNS,
+        split=folder_of_input,
+        out=folder_of_output,
     threads: 1
     resources:
         mem_mb=4000,
@@ -29,6 +29,7 @@ rule evaluate:
         model=rules.train.output.model,
         info=rules.train.output.info,
         split=rules.split.output.parts,
+        meta=rules.split.output.meta,
     output:
         metrics=f"{RUNS}/metrics.json",
         run=f"{RUNS}/run.json",
@@ -39,8 +40,8 @@ rule evaluate:
     params:
         settings=settings_json,
         context=context_json,
-        split="results/splits/{dataset}/{split}",
-        run=RUNS,
+        split=folder_of_input,
+        run=run_folder_of_input,
     threads: 1
     conda:
         "../../envs/dice.yaml"

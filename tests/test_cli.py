@@ -1,0 +1,169 @@
+"""Each stage of the command line on a tiny synthetic dataset, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from dice.cli import main
+from dice.io import read_json
+
+CONFIG = {
+    "datasets": {"toy": {"source": "synthetic", "preset": "tiny"}},
+    "methods": ["none", "dice", "itempop"],
+    "train": {"max_epochs": 2, "batch_size": 256},
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    data, split = root / "data", root / "split"
+    assert (
+        main(
+            [
+                "prepare",
+                "--config",
+                str(config),
+                "--dataset",
+                "toy",
+                "--raw-dir",
+                str(root / "raw"),
+                "--out",
+                str(data),
+            ]
+        )
+        == 0
+    )
+    assert main(["split", "--config", str(config), "--data", str(data), "--out", str(split)]) == 0
+    return root, config, split
+
+
+def test_split_writes_four_parts_and_statistics(workspace):
+    _, _, split = workspace
+    for part in ("train_normal", "train_intervened", "valid", "test"):
+        frame = pd.read_parquet(split / f"{part}.parquet")
+        assert list(frame.columns) == ["user", "item"] and len(frame) > 0
+    stats = read_json(split / "stats.json")
+    assert stats["disjoint"] and stats["entropy"]["test"] > stats["entropy"]["train"]
+
+
+@pytest.mark.parametrize("method", ["none", "dice", "itempop"])
+def test_train_then_evaluate_writes_the_run_files(workspace, method):
+    root, config, split = workspace
+    run = root / "runs" / method
+    common = [
+        "--split",
+        str(split),
+        "--config",
+        str(config),
+        "--method",
+        method,
+        "--backbone",
+        "mf",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    assert main(["train", *common, "--out", str(run)]) == 0
+    context = json.dumps(
+        {"dataset": "toy", "split": "s", "backbone": "mf", "method": method, "seed": 0}
+    )
+    assert main(["evaluate", *common, "--run", str(run), "--context", context]) == 0
+    metrics = read_json(run / "metrics.json")
+    for average in ("valid", "test", "test_all_users"):
+        assert set(metrics[average]) == {
+            f"{m}@{k}" for m in ("recall", "hr", "ndcg") for k in (20, 50)
+        }
+    assert metrics["test"]["recall@20"] >= metrics["test_all_users"]["recall@20"]
+    topk = pd.read_parquet(run / "topk.parquet")
+    assert list(topk.columns) == ["user", "rank", "item"] and topk["rank"].max() == 49
+    record = read_json(run / "run.json")
+    assert record["context"]["method"] == method and set(record["splits"]) == {
+        "train_normal",
+        "train_intervened",
+        "valid",
+        "test",
+    }
+    if method == "dice":
+        assert set(metrics["scoring"]) == {"interest", "conformity"}
+        assert (run / "topk_interest.parquet").exists() and (run / "embeddings.npz").exists()
+        history = pd.read_csv(run / "history.csv")
+        assert {
+            "click",
+            "interest",
+            "conformity",
+            "discrepancy",
+            "alpha_interest",
+            "margin_up",
+        } <= set(history.columns)
+        assert history["margin_up"].tolist() == [40.0, 36.0]  # curriculum: × 0.9 per epoch
+
+
+def test_a_finished_run_is_not_overwritten_without_force(workspace, capsys):
+    root, config, split = workspace
+    run = root / "runs" / "guarded"
+    args = [
+        "train",
+        "--split",
+        str(split),
+        "--config",
+        str(config),
+        "--method",
+        "none",
+        "--backbone",
+        "mf",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(run),
+    ]
+    assert main(args) == 0
+    before = (run / "model.pt").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "a finished run is already here" in err and err.count("\n") == 1
+    assert (run / "model.pt").read_bytes() == before
+    assert main([*args, "--force"]) == 0
+
+
+def test_table_from_metrics(workspace, tmp_path):
+    root, _, _ = workspace
+    metrics = sorted(str(p) for p in (root / "runs").glob("*/metrics.json"))
+    assert metrics
+    out = tmp_path / "table2.csv"
+    assert main(["table", *metrics, "--out", str(out), "--markdown", str(tmp_path / "t.md")]) == 0
+    table = pd.read_csv(out)
+    assert {"dataset", "backbone", "method", "metric", "k", "mean", "std", "n_seeds"} <= set(
+        table.columns
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["prepare", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["split", "--cap", "1.5"], "cap"),
+        (["train", "--method", "dcie", "--backbone", "mf", "--seed", "0"], "unknown method 'dcie'"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_status_2(workspace, tmp_path, capsys, argv, message):
+    root, config, split = workspace
+    extra = {
+        "prepare": ["--out", str(tmp_path / "d")],
+        "split": ["--data", str(root / "data"), "--out", str(tmp_path / "s")],
+        "train": ["--split", str(split), "--out", str(tmp_path / "r")],
+    }[argv[0]]
+    assert main([argv[0], "--config", str(config), *argv[1:], *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r" / "model.pt").exists()
