@@ -28,14 +28,20 @@ def _settings(args: argparse.Namespace) -> dict:
     """Run settings from --settings JSON, or resolved from --config/--method/--backbone."""
     from dice.config import load_config, run_settings
 
+    from dice.hpo import apply_overrides, chosen_overrides
+
     if args.settings:
         try:
-            return json.loads(args.settings)
+            settings = json.loads(args.settings)
         except json.JSONDecodeError as err:
             raise DiceError(f"--settings is not valid JSON ({err.msg})") from None
-    if not (args.config and args.method and args.backbone):
+    elif args.config and args.method and args.backbone:
+        settings = run_settings(load_config(args.config), method=args.method, backbone=args.backbone)
+    else:
         raise DiceError("give --settings JSON, or --config with --method and --backbone")
-    return run_settings(load_config(args.config), method=args.method, backbone=args.backbone)
+    if args.hpo:  # the grid search's chosen point for this (dataset, backbone, method)
+        settings = apply_overrides(settings, chosen_overrides(args.hpo))
+    return settings
 
 
 def _setup(args: argparse.Namespace) -> None:
@@ -91,6 +97,19 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps({"test": metrics["test"]}))
 
 
+def cmd_hpo_select(args: argparse.Namespace) -> None:
+    from dice.config import load_config
+    from dice.hpo import grid_points, select, write_selection
+
+    config = load_config(args.config)
+    points = grid_points(config, args.method)
+    if len(points) != len(args.metrics):
+        raise DiceError(f"{len(args.metrics)} metrics files for {len(points)} grid points of {args.method!r}")
+    selection = select(points, args.metrics, metric=config["hpo"]["metric"])
+    write_selection(args.out, selection)
+    print(json.dumps(selection["chosen"]))
+
+
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
 #: each feature owns its command line next to its code).
 EXTENSIONS = ("dice.cli_report",)
@@ -125,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, help="config file (with --method and --backbone)")
         p.add_argument("--method")
         p.add_argument("--backbone", choices=("mf", "lightgcn"))
+        p.add_argument("--hpo", type=Path, help="grid-search selection whose chosen point to apply")
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         p.add_argument("--threads", type=int, default=0)
@@ -137,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["evaluate"].add_argument(
         "--context", help="JSON describing the run (dataset, split, …)"
     )
+
+    p = sub.add_parser("hpo-select", help="grid-point metrics → the chosen point (JSON)")
+    p.add_argument("metrics", type=Path, nargs="+", help="metrics.json of each point, in grid order")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_hpo_select)
 
     import importlib
 

@@ -13,9 +13,12 @@ from dice.config import (
     validate_config,
 )
 from dice.errors import DiceError
+from dice.hpo import apply_overrides, grid_points
 
 try:
     config = validate_config(config, source="config")
+    for _method in config["hpo"]["grids"]:
+        grid_points(config, _method)
 except DiceError as err:
     sys.exit(f"error: {err}")
 
@@ -30,6 +33,7 @@ wildcard_constraints:
     backbone="mf|lightgcn",
     method="[a-z0-9-]+",
     seed=r"\d+",
+    point=r"\d+",
 
 
 STUDIES = list(config["studies"])
@@ -80,6 +84,42 @@ def settings_json(wildcards):
     """The resolved settings of one run, passed to the CLI (params: a change reruns the run)."""
     settings = run_settings(config, method=wildcards.method, backbone=wildcards.backbone)
     return json.dumps(settings, sort_keys=True)
+
+
+def hpo_selection(wildcards):
+    """The grid-search selection a run depends on ([] when its method has no grid)."""
+    if not grid_points(config, wildcards.method):
+        return []
+    return [f"results/hpo/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}.json"]
+
+
+def hpo_option(wildcards, input):
+    return f"--hpo {input.hpo}" if input.hpo else ""
+
+
+def main_split_inputs(wildcards):
+    """The main split's parts and metadata of a dataset (grid points train on it)."""
+    folder = f"results/splits/{wildcards.dataset}/{MAIN_SPLIT}"
+    parts = ["train_normal", "train_intervened", "valid", "test"]
+    return {"parts": [f"{folder}/{p}.parquet" for p in parts], "meta": f"{folder}/meta.json"}
+
+
+def hpo_point_metrics(wildcards):
+    points = grid_points(config, wildcards.method)
+    prefix = f"results/hpo/runs/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}"
+    return [f"{prefix}/p{index}/metrics.json" for index in range(len(points))]
+
+
+def point_settings_json(wildcards):
+    settings = run_settings(config, method=wildcards.method, backbone=wildcards.backbone)
+    point = grid_points(config, wildcards.method)[int(wildcards.point)]
+    return json.dumps(apply_overrides(settings, point), sort_keys=True)
+
+
+def point_context_json(wildcards):
+    context = {"dataset": wildcards.dataset, "split": MAIN_SPLIT, "backbone": wildcards.backbone,
+               "method": wildcards.method, "seed": config["hpo"]["seed"], "hpo_point": int(wildcards.point)}
+    return json.dumps(context, sort_keys=True)
 
 
 def context_json(wildcards):

@@ -2,6 +2,7 @@ rule train:
     input:
         split=rules.split.output.parts,
         meta=rules.split.output.meta,
+        hpo=hpo_selection,
     output:
         model=f"{RUNS}/model.pt",
         history=f"{RUNS}/history.csv",
@@ -12,6 +13,7 @@ rule train:
         "results/benchmarks/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.tsv"
     params:
         settings=settings_json,
+        hpo=hpo_option,
         split=folder_of_input,
         out=folder_of_output,
     threads: 1
@@ -20,7 +22,7 @@ rule train:
     conda:
         "../../envs/dice.yaml"
     shell:
-        "python -m dice train --split {params.split} --settings {params.settings:q} "
+        "python -m dice train --split {params.split} --settings {params.settings:q} {params.hpo} "
         "--seed {wildcards.seed} --out {params.out} --threads {threads} --force > {log} 2>&1"
 
 
@@ -30,6 +32,7 @@ rule evaluate:
         info=rules.train.output.info,
         split=rules.split.output.parts,
         meta=rules.split.output.meta,
+        hpo=hpo_selection,
     output:
         metrics=f"{RUNS}/metrics.json",
         run=f"{RUNS}/run.json",
@@ -39,6 +42,7 @@ rule evaluate:
         "results/logs/evaluate/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
     params:
         settings=settings_json,
+        hpo=hpo_option,
         context=context_json,
         split=folder_of_input,
         run=run_folder_of_input,
@@ -46,6 +50,6 @@ rule evaluate:
     conda:
         "../../envs/dice.yaml"
     shell:
-        "python -m dice evaluate --split {params.split} --settings {params.settings:q} "
+        "python -m dice evaluate --split {params.split} --settings {params.settings:q} {params.hpo} "
         "--seed {wildcards.seed} --run {params.run} --context {params.context:q} "
         "--threads {threads} > {log} 2>&1"

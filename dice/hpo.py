@@ -1,0 +1,71 @@
+"""Hyperparameter grid search, as the paper says ("tuned by grid search", DICE §4.1).
+
+A grid per method key is declared in the config (`hpo.grids`): each point is trained once on the
+main split with `hpo.seed`, and the point with the best validation metric (`hpo.metric`, the
+official watch metric Recall@50) is chosen for the seeded final runs of that (dataset, backbone,
+method) on every split. Ties go to the first point in grid order. The choice is written to
+`results/hpo/{dataset}/{backbone}/{method}.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from pathlib import Path
+
+from dice.config import ModelConfig, TrainConfig
+from dice.errors import DiceError
+from dice.io import read_json, write_json
+
+MODEL_KEYS = {f.name for f in fields(ModelConfig)} - {"objective", "backbone"}
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"profile"}
+
+
+def grid_points(config: Mapping, method: str) -> list[dict]:
+    """The grid of `method` as a list of override dicts (empty if the method has no grid)."""
+    grid = config.get("hpo", {}).get("grids", {}).get(method)
+    if not grid:
+        return []
+    keys = sorted(grid)
+    unknown = [k for k in keys if k not in MODEL_KEYS | TRAIN_KEYS]
+    if unknown:
+        raise DiceError(f"hpo grid of {method!r} has unknown key(s) {unknown}")
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def apply_overrides(settings: Mapping, overrides: Mapping) -> dict:
+    """Run settings with `overrides` put into their model or train part."""
+    out = copy.deepcopy(dict(settings))
+    for key, value in overrides.items():
+        if key in MODEL_KEYS:
+            out["model"][key] = value
+        elif key in TRAIN_KEYS:
+            out["train"][key] = value
+        else:
+            raise DiceError(f"unknown hyperparameter {key!r}")
+    return out
+
+
+def select(points: Iterable[Mapping], metric_files: Iterable[str | Path], *, metric: str) -> dict:
+    """Pick the point whose run has the best validation `metric` (first on ties)."""
+    rows = []
+    for point, path in zip(points, metric_files, strict=True):
+        value = read_json(path)["valid"].get(metric)
+        if value is None:
+            raise DiceError(f"validation metric {metric!r} is missing", path=path)
+        rows.append({"overrides": dict(point), "valid": float(value), "metrics": str(path)})
+    if not rows:
+        raise DiceError("no grid point to select from")
+    best = max(range(len(rows)), key=lambda i: (rows[i]["valid"], -i))
+    return {"metric": f"valid {metric}", "chosen": rows[best]["overrides"], "points": rows}
+
+
+def write_selection(path: str | Path, selection: Mapping) -> None:
+    write_json(path, selection)
+
+
+def chosen_overrides(path: str | Path) -> dict:
+    """The overrides recorded by a selection file."""
+    return dict(read_json(path)["chosen"])
