@@ -27,7 +27,6 @@ def _device(name: str) -> str:
 def _settings(args: argparse.Namespace) -> dict:
     """Run settings from --settings JSON, or resolved from --config/--method/--backbone."""
     from dice.config import load_config, run_settings
-
     from dice.hpo import apply_overrides, chosen_overrides
 
     if args.settings:
@@ -36,7 +35,9 @@ def _settings(args: argparse.Namespace) -> dict:
         except json.JSONDecodeError as err:
             raise DiceError(f"--settings is not valid JSON ({err.msg})") from None
     elif args.config and args.method and args.backbone:
-        settings = run_settings(load_config(args.config), method=args.method, backbone=args.backbone)
+        settings = run_settings(
+            load_config(args.config), method=args.method, backbone=args.backbone
+        )
     else:
         raise DiceError("give --settings JSON, or --config with --method and --backbone")
     if args.hpo:  # the grid search's chosen point for this (dataset, backbone, method)
@@ -104,7 +105,9 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     points = grid_points(config, args.method)
     if len(points) != len(args.metrics):
-        raise DiceError(f"{len(args.metrics)} metrics files for {len(points)} grid points of {args.method!r}")
+        raise DiceError(
+            f"{len(args.metrics)} metrics files for {len(points)} grid points of {args.method!r}"
+        )
     selection = select(points, args.metrics, metric=config["hpo"]["metric"])
     write_selection(args.out, selection)
     print(json.dumps(selection["chosen"]))
@@ -159,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("hpo-select", help="grid-point metrics → the chosen point (JSON)")
-    p.add_argument("metrics", type=Path, nargs="+", help="metrics.json of each point, in grid order")
+    p.add_argument(
+        "metrics", type=Path, nargs="+", help="metrics.json of each point, in grid order"
+    )
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--method", required=True)
     p.add_argument("--out", type=Path, required=True)

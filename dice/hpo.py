@@ -32,7 +32,10 @@ def grid_points(config: Mapping, method: str) -> list[dict]:
     unknown = [k for k in keys if k not in MODEL_KEYS | TRAIN_KEYS]
     if unknown:
         raise DiceError(f"hpo grid of {method!r} has unknown key(s) {unknown}")
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(grid[k] for k in keys))
+    ]
 
 
 def apply_overrides(settings: Mapping, overrides: Mapping) -> dict:

@@ -15,7 +15,9 @@ from tests.conftest import settings_for
 
 def dice_model(suite_config, split, **changes):
     _, cfg, _ = settings_for(suite_config, "dice", "mf")
-    return build_model(dataclasses.replace(cfg, **changes), split, generator=torch_generator(0, "init"))
+    return build_model(
+        dataclasses.replace(cfg, **changes), split, generator=torch_generator(0, "init")
+    )
 
 
 def batch(mask: bool) -> Batch:
@@ -30,7 +32,9 @@ def differences(model, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     for side in (model.interest, model.conformity):
         users, items = side()
         u = users[b.users]
-        out.append((u * items[b.pos]).sum(-1)[:, None] - torch.einsum("bd,bkd->bk", u, items[b.neg]))
+        out.append(
+            (u * items[b.pos]).sum(-1)[:, None] - torch.einsum("bd,bkd->bk", u, items[b.neg])
+        )
     return out[0].detach(), out[1].detach()
 
 
@@ -56,7 +60,11 @@ def test_o1_entries_give_no_interest_loss_and_normal_conformity(suite_config, sm
 def test_total_is_click_plus_alpha_terms_plus_beta_discrepancy(suite_config, small_split):
     model = dice_model(suite_config, small_split)
     terms = model.loss(batch(mask=True))
-    expected = terms["click"] + 0.1 * (terms["interest"] + terms["conformity"]) + 0.01 * terms["discrepancy"]
+    expected = (
+        terms["click"]
+        + 0.1 * (terms["interest"] + terms["conformity"])
+        + 0.01 * terms["discrepancy"]
+    )
     torch.testing.assert_close(terms["loss"].detach(), expected)
 
 
@@ -88,4 +96,8 @@ def test_curriculum_decays_alpha_and_margin_by_point_nine(suite_config, small_sp
     assert abs(state["margin_up"] - 40 * 0.9**3) < 1e-9
     fixed = dice_model(suite_config, small_split, curriculum=False)
     fixed.end_epoch()
-    assert fixed.epoch_state() == {"alpha_interest": 0.1, "alpha_conformity": 0.1, "margin_up": 40.0}
+    assert fixed.epoch_state() == {
+        "alpha_interest": 0.1,
+        "alpha_conformity": 0.1,
+        "margin_up": 40.0,
+    }

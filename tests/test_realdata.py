@@ -15,7 +15,9 @@ from tests.conftest import ROOT
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.realdata,
-    pytest.mark.skipif(importlib.util.find_spec("recbole") is None, reason="needs the recbole wheel"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("recbole") is None, reason="needs the recbole wheel"
+    ),
 ]
 
 
