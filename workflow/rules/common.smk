@@ -60,10 +60,12 @@ def all_metrics():
 
 
 def all_targets():
+    """Everything `rule all` builds: every run's results, the split statistics and tables."""
     return [
         "results/tables/table2.csv",
         "results/tables/table2.md",
         *expand("results/splits/{dataset}/{split}/stats.json", dataset=DATASETS, split=MAIN_SPLIT),
+        *all_metrics(),
     ]
 
 
