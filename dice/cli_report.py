@@ -116,8 +116,11 @@ def cmd_dataset_table(args: argparse.Namespace) -> None:
         table = getattr(report, f"{args.table}_frame")(index, **options)
         display = getattr(report, f"{args.table}_display")(table)
     caption, note = DATASET_TABLES[args.table]
+    tests = (
+        report.tests_display(table, versus="random negatives") if args.table == "table3" else None
+    )
     report.write_table(args.out_dir / f"{args.table}_{dataset}", table, display,
-                       caption=f"{caption} ({dataset}).", note=note)  # fmt: skip
+                       caption=f"{caption} ({dataset}).", note=note, tests=tests)  # fmt: skip
 
 
 def _figure(args: argparse.Namespace) -> None:

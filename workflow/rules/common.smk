@@ -31,7 +31,7 @@ wildcard_constraints:
     dataset="[a-z0-9_]+",
     split=r"cap[0-9.]+-share[0-9.]+",
     backbone="mf|lightgcn",
-    method="[a-z0-9-]+",
+    method="[a-z0-9.-]+",
     seed=r"\d+",
     point=r"\d+",
 
@@ -66,6 +66,7 @@ def all_targets():
         "results/tables/table2.md",
         *expand("results/splits/{dataset}/{split}/stats.json", dataset=DATASETS, split=MAIN_SPLIT),
         *all_metrics(),
+        *report_targets(),
     ]
 
 

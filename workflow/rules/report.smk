@@ -1,12 +1,293 @@
+# Tables and figures of the paper (SPEC §5): one rule per artefact kind, the dataset as wildcard.
+# Each rule lists exactly the result files its artefact reads, so deleting one artefact reruns
+# only its rule, and calls `python -m dice <artefact>`. Outputs marked report(...) make up the
+# HTML report (`snakemake --report report.html`), each with a caption from workflow/report/.
+from dice.cli_report import STUDY
+
+
+report: "../report/workflow.rst"
+
+
+PAPER = "config/paper_results.yaml"
+REPORT_ENV = "../../envs/report.yaml"
+TABLE_FILES = (".csv", ".md", ".tex", ".html")
+FIGURE_FILES = (".pdf", ".png", ".csv")
+DATASET_TABLES = ("table3", "discrepancy", "popularity_bias")
+FIGURES = tuple(name for name in STUDY if name.startswith("fig"))
+
+
+def artefact_runs(artefact, dataset=None):
+    """The runs (dicts) behind an artefact, of one dataset or all (cli_report.STUDY: its study,
+    None for the main grid)."""
+    study = STUDY[artefact]
+    runs = main_runs(config) if study is None else study_runs(config, study)
+    return [run for run in runs if dataset in (None, run["dataset"])]
+
+
+def runs_of(artefact, name="metrics.json"):
+    """Input function: a file of every run behind `artefact` for the wildcard's dataset."""
+
+    def files(wildcards):
+        return run_files(artefact_runs(artefact, wildcards.dataset), name)
+
+    return files
+
+
+def shown_run(artefact, dataset, method):
+    """The run a t-SNE figure draws (as dice.artefacts.first_run: MF first, lowest seed)."""
+    runs = [r for r in artefact_runs(artefact, dataset) if r["method"] == method]
+    return min(runs, key=lambda r: (r["backbone"] != "mf", r["seed"])) if runs else None
+
+
+def tsne_inputs(artefact, methods):
+    """Input function (for unpack): metrics.json of each drawn run, its split's training files."""
+
+    def files(wildcards):
+        runs = [shown_run(artefact, wildcards.dataset, m) for m in methods]
+        runs = [r for r in runs if r is not None]
+        splits = {f"results/splits/{r['dataset']}/{r['split']}" for r in runs}
+        parts = ("train_normal.parquet", "train_intervened.parquet", "meta.json")
+        return {
+            "metrics": run_files(runs),
+            "split": [f"{s}/{p}" for s in sorted(splits) for p in parts],
+        }
+
+    return files
+
+
+def main_split_files(wildcards):
+    split = f"results/splits/{wildcards.dataset}/{MAIN_SPLIT}"
+    return [
+        f"{split}/{p}"
+        for p in ("train_normal.parquet", "train_intervened.parquet", "meta.json")
+    ]
+
+
+def artefact_datasets(artefact):
+    return sorted({run["dataset"] for run in artefact_runs(artefact)})
+
+
+def report_targets():
+    """Every table and figure file for every dataset its runs cover (for `rule all`)."""
+    targets = [
+        f"results/tables/{t}{ext}" for t in ("table1", "table2") for ext in TABLE_FILES
+    ]
+    for name in DATASET_TABLES:
+        targets += [
+            f"results/tables/{name}_{d}{ext}"
+            for d in artefact_datasets(name)
+            for ext in TABLE_FILES
+        ]
+    for name in FIGURES:
+        targets += [
+            f"results/figures/{name}_{d}{ext}"
+            for d in artefact_datasets(name)
+            for ext in FIGURE_FILES
+        ]
+    return targets
+
+
+def table_outputs(stem, caption):
+    """csv / md / tex outputs, and the HTML version in the report."""
+    return {
+        "csv": f"{stem}.csv",
+        "md": f"{stem}.md",
+        "tex": f"{stem}.tex",
+        "html": report(f"{stem}.html", caption=caption, category="Tables"),
+    }
+
+
+def figure_outputs(name):
+    stem = f"results/figures/{name}_{{dataset}}"
+    return {
+        "pdf": f"{stem}.pdf",
+        "png": report(
+            f"{stem}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+            subcategory="{dataset}",
+        ),
+        "csv": f"{stem}.csv",
+    }
+
+
+rule table1:
+    input:
+        stats=expand(
+            "results/splits/{dataset}/{split}/stats.json",
+            dataset=DATASETS,
+            split=MAIN_SPLIT,
+        ),
+        paper=PAPER,
+    output:
+        **table_outputs("results/tables/table1", "../report/table1.rst"),
+    log:
+        "results/logs/report/table1.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice table1 {input.stats} --paper {input.paper} --out-dir results/tables > {log} 2>&1"
+
+
 rule table2:
     input:
-        main_metrics(),
+        metrics=main_metrics(),
+        per_user=run_files(main_runs(config), "per_user.parquet"),
+        paper=PAPER,
     output:
-        csv="results/tables/table2.csv",
-        md="results/tables/table2.md",
+        **table_outputs("results/tables/table2", "../report/table2.rst"),
     log:
         "results/logs/report/table2.log",
     conda:
-        "../../envs/report.yaml"
+        REPORT_ENV
     shell:
-        "python -m dice table {input} --out {output.csv} --markdown {output.md} > {log} 2>&1"
+        "python -m dice table {input.metrics} --paper {input.paper} --out {output.csv} "
+        "--markdown {output.md} --latex {output.tex} --html {output.html} > {log} 2>&1"
+
+
+rule table3:
+    input:
+        metrics=runs_of("table3"),
+        per_user=runs_of("table3", "per_user.parquet"),
+        paper=PAPER,
+    output:
+        **table_outputs("results/tables/table3_{dataset}", "../report/table3.rst"),
+    log:
+        "results/logs/report/table3_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice table3 {input.metrics} --dataset {wildcards.dataset} --paper {input.paper} "
+        "--out-dir results/tables > {log} 2>&1"
+
+
+rule discrepancy:
+    input:
+        metrics=runs_of("discrepancy"),
+        paper=PAPER,
+    output:
+        **table_outputs(
+            "results/tables/discrepancy_{dataset}", "../report/discrepancy.rst"
+        ),
+    log:
+        "results/logs/report/discrepancy_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice discrepancy {input.metrics} --dataset {wildcards.dataset} "
+        "--paper {input.paper} --out-dir results/tables > {log} 2>&1"
+
+
+rule popularity_bias:
+    input:
+        metrics=runs_of("popularity_bias"),
+        topk=runs_of("popularity_bias", "topk.parquet"),
+        split=main_split_files,
+    output:
+        **table_outputs(
+            "results/tables/popularity_bias_{dataset}", "../report/popularity_bias.rst"
+        ),
+    log:
+        "results/logs/report/popularity_bias_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice popularity-bias {input.metrics} --dataset {wildcards.dataset} "
+        "--splits results/splits --out-dir results/tables > {log} 2>&1"
+
+
+rule fig4_bias:
+    input:
+        metrics=runs_of("fig4_bias"),
+    output:
+        **figure_outputs("fig4_bias"),
+    log:
+        "results/logs/report/fig4_bias_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig4_bias {input.metrics} --dataset {wildcards.dataset} "
+        "--out-dir results/figures > {log} 2>&1"
+
+
+rule fig5a_iou:
+    input:
+        metrics=runs_of("fig5a_iou"),
+        topk=runs_of("fig5a_iou", "topk.parquet"),
+    output:
+        **figure_outputs("fig5a_iou"),
+    log:
+        "results/logs/report/fig5a_iou_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig5a_iou {input.metrics} --dataset {wildcards.dataset} "
+        "--out-dir results/figures > {log} 2>&1"
+
+
+rule fig5b_tsne:
+    input:
+        unpack(tsne_inputs("fig5b_tsne", ["dice"])),
+    output:
+        **figure_outputs("fig5b_tsne"),
+    log:
+        "results/logs/report/fig5b_tsne_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig5b_tsne {input.metrics} --dataset {wildcards.dataset} --splits results/splits --out-dir results/figures > {log} 2>&1"
+
+
+rule fig6_caps:
+    input:
+        metrics=runs_of("fig6_caps"),
+    output:
+        **figure_outputs("fig6_caps"),
+    log:
+        "results/logs/report/fig6_caps_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig6_caps {input.metrics} --dataset {wildcards.dataset} "
+        "--out-dir results/figures > {log} 2>&1"
+
+
+rule fig7_conformity:
+    input:
+        unpack(tsne_inputs("fig7_conformity", ["dice", "dice-nocon"])),
+    output:
+        **figure_outputs("fig7_conformity"),
+    log:
+        "results/logs/report/fig7_conformity_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig7_conformity {input.metrics} --dataset {wildcards.dataset} --splits results/splits --out-dir results/figures > {log} 2>&1"
+
+
+rule fig8a_curriculum:
+    input:
+        metrics=runs_of("fig8a_curriculum"),
+    output:
+        **figure_outputs("fig8a_curriculum"),
+    log:
+        "results/logs/report/fig8a_curriculum_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig8a_curriculum {input.metrics} --dataset {wildcards.dataset} "
+        "--out-dir results/figures > {log} 2>&1"
+
+
+rule fig8b_shares:
+    input:
+        metrics=runs_of("fig8b_shares"),
+    output:
+        **figure_outputs("fig8b_shares"),
+    log:
+        "results/logs/report/fig8b_shares_{dataset}.log",
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m dice figure fig8b_shares {input.metrics} --dataset {wildcards.dataset} "
+        "--out-dir results/figures > {log} 2>&1"
