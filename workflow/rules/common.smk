@@ -27,15 +27,6 @@ MAIN_SPLIT = split_id(config["split"])
 RUNS = "results/runs/{dataset}/{split}/{backbone}/{method}/seed{seed}"
 
 
-wildcard_constraints:
-    dataset="[a-z0-9_]+",
-    split=r"cap[0-9.]+-share[0-9.]+",
-    backbone="mf|lightgcn",
-    method="[a-z0-9.-]+",
-    seed=r"\d+",
-    point=r"\d+",
-
-
 STUDIES = list(config["studies"])
 
 
@@ -60,11 +51,15 @@ def all_metrics():
 
 
 def all_targets():
-    """Everything `rule all` builds: every run's results, the split statistics and tables."""
+    """Everything the default target builds (every run, split statistics, tables, figures)."""
     return [
         "results/tables/table2.csv",
         "results/tables/table2.md",
-        *expand("results/splits/{dataset}/{split}/stats.json", dataset=DATASETS, split=MAIN_SPLIT),
+        *expand(
+            "results/splits/{dataset}/{split}/stats.json",
+            dataset=DATASETS,
+            split=MAIN_SPLIT,
+        ),
         *all_metrics(),
         *report_targets(),
     ]
@@ -85,7 +80,9 @@ def split_share(wildcards):
 
 def settings_json(wildcards):
     """The resolved settings of one run, passed to the CLI (params: a change reruns the run)."""
-    settings = run_settings(config, method=wildcards.method, backbone=wildcards.backbone)
+    settings = run_settings(
+        config, method=wildcards.method, backbone=wildcards.backbone
+    )
     return json.dumps(settings, sort_keys=True)
 
 
@@ -93,7 +90,9 @@ def hpo_selection(wildcards):
     """The grid-search selection a run depends on ([] when its method has no grid)."""
     if not grid_points(config, wildcards.method):
         return []
-    return [f"results/hpo/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}.json"]
+    return [
+        f"results/hpo/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}.json"
+    ]
 
 
 def hpo_option(wildcards, input):
@@ -104,24 +103,37 @@ def main_split_inputs(wildcards):
     """The main split's parts and metadata of a dataset (grid points train on it)."""
     folder = f"results/splits/{wildcards.dataset}/{MAIN_SPLIT}"
     parts = ["train_normal", "train_intervened", "valid", "test"]
-    return {"parts": [f"{folder}/{p}.parquet" for p in parts], "meta": f"{folder}/meta.json"}
+    return {
+        "parts": [f"{folder}/{p}.parquet" for p in parts],
+        "meta": f"{folder}/meta.json",
+    }
 
 
 def hpo_point_metrics(wildcards):
     points = grid_points(config, wildcards.method)
-    prefix = f"results/hpo/runs/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}"
+    prefix = (
+        f"results/hpo/runs/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}"
+    )
     return [f"{prefix}/p{index}/metrics.json" for index in range(len(points))]
 
 
 def point_settings_json(wildcards):
-    settings = run_settings(config, method=wildcards.method, backbone=wildcards.backbone)
+    settings = run_settings(
+        config, method=wildcards.method, backbone=wildcards.backbone
+    )
     point = grid_points(config, wildcards.method)[int(wildcards.point)]
     return json.dumps(apply_overrides(settings, point), sort_keys=True)
 
 
 def point_context_json(wildcards):
-    context = {"dataset": wildcards.dataset, "split": MAIN_SPLIT, "backbone": wildcards.backbone,
-               "method": wildcards.method, "seed": config["hpo"]["seed"], "hpo_point": int(wildcards.point)}
+    context = {
+        "dataset": wildcards.dataset,
+        "split": MAIN_SPLIT,
+        "backbone": wildcards.backbone,
+        "method": wildcards.method,
+        "seed": config["hpo"]["seed"],
+        "hpo_point": int(wildcards.point),
+    }
     return json.dumps(context, sort_keys=True)
 
 

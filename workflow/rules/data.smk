@@ -4,11 +4,11 @@ rule prepare:
         meta="results/data/{dataset}/meta.json",
     log:
         "results/logs/prepare/{dataset}.log",
+    conda:
+        "../../envs/dice.yaml"
     params:
         config=config_path(),
         out=folder_of_output,
-    conda:
-        "../../envs/dice.yaml"
     shell:
         "python -m dice prepare --config {params.config} --dataset {wildcards.dataset} "
         "--raw-dir resources/raw --out {params.out} > {log} 2>&1"
@@ -27,14 +27,14 @@ rule split:
         stats="results/splits/{dataset}/{split}/stats.json",
     log:
         "results/logs/split/{dataset}/{split}.log",
+    conda:
+        "../../envs/dice.yaml"
     params:
         config=config_path(),
         cap=split_cap,
         data_share=split_share,
         data=folder_of_input,
         out=folder_of_output,
-    conda:
-        "../../envs/dice.yaml"
     shell:
         "python -m dice split --config {params.config} --data {params.data} "
         "--cap {params.cap} --share {params.data_share} --out {params.out} > {log} 2>&1"

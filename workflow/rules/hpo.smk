@@ -12,15 +12,15 @@ rule hpo_point:
         "results/logs/hpo/{dataset}/{backbone}/{method}/p{point}.log",
     benchmark:
         "results/benchmarks/hpo/{dataset}/{backbone}/{method}/p{point}.tsv"
+    conda:
+        "../../envs/dice.yaml"
+    threads: 1
     params:
         settings=point_settings_json,
         context=point_context_json,
         seed=config["hpo"]["seed"],
         split=folder_of_input,
         out=folder_of_output,
-    threads: 1
-    conda:
-        "../../envs/dice.yaml"
     shell:
         "(python -m dice train --split {params.split} --settings {params.settings:q} "
         "--seed {params.seed} --out {params.out} --threads {threads} --force && "
@@ -36,10 +36,10 @@ rule hpo_select:
         "results/hpo/{dataset}/{backbone}/{method}.json",
     log:
         "results/logs/hpo/{dataset}/{backbone}/{method}.select.log",
-    params:
-        config=config_path(),
     conda:
         "../../envs/dice.yaml"
+    params:
+        config=config_path(),
     shell:
         "python -m dice hpo-select {input} --config {params.config} "
         "--method {wildcards.method} --out {output} > {log} 2>&1"

@@ -11,16 +11,16 @@ rule train:
         "results/logs/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.tsv"
+    conda:
+        "../../envs/dice.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
     params:
         settings=settings_json,
         hpo=hpo_option,
         split=folder_of_input,
         out=folder_of_output,
-    threads: 1
-    resources:
-        mem_mb=4000,
-    conda:
-        "../../envs/dice.yaml"
     shell:
         "python -m dice train --split {params.split} --settings {params.settings:q} {params.hpo} "
         "--seed {wildcards.seed} --out {params.out} --threads {threads} --force > {log} 2>&1"
@@ -40,15 +40,15 @@ rule evaluate:
         per_user=f"{RUNS}/per_user.parquet",
     log:
         "results/logs/evaluate/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
+    conda:
+        "../../envs/dice.yaml"
+    threads: 1
     params:
         settings=settings_json,
         hpo=hpo_option,
         context=context_json,
         split=folder_of_input,
         run=run_folder_of_input,
-    threads: 1
-    conda:
-        "../../envs/dice.yaml"
     shell:
         "python -m dice evaluate --split {params.split} --settings {params.settings:q} {params.hpo} "
         "--seed {wildcards.seed} --run {params.run} --context {params.context:q} "
