@@ -94,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     context = json.loads(args.context) if args.context else {}
     metrics = evaluate_run(args.split, _settings(args), seed=args.seed, run_dir=args.run,
-                           context=context, device=_device(args.device))  # fmt: skip
+                           context=context, device=_device(args.device), truth_path=args.truth)  # fmt: skip
     print(json.dumps({"test": metrics["test"]}))
 
 

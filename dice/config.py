@@ -281,7 +281,8 @@ def _grid(config: Mapping, study: Mapping) -> list[dict]:
     caps = study.get("caps", [split["cap"]])
     shares = study.get("shares", [split["intervened_train_share"]])
     runs = []
-    for dataset in study.get("datasets", list(config["datasets"])):
+    default = [name for name, d in config["datasets"].items() if d.get("main_grid", True)]
+    for dataset in study.get("datasets", default):
         for cap in caps:
             for share in shares:
                 sid = split_id({"cap": cap, "intervened_train_share": share})

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 import dice
@@ -30,6 +31,9 @@ from dice.train import Trainer, history_frame, peak_memory_mib, seconds_per_epoc
 log = logging.getLogger("dice.runs")
 LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "scipy", "snakemake")
 TRAIN_OUTPUTS = ("model.pt", "history.csv", "train.json")
+TRUTH_FILE = "truth.npz"  # synthetic data: the simulator's ground truth, in the data's indices
+COUNTERFACTUAL_FILE = "counterfactual.parquet"  # synthetic splits: do(conformity = 0) clicks
+COUNTERFACTUAL_PER_USER = 10  # about the intervened test's size per user
 
 
 def prepare_dataset(
@@ -62,6 +66,15 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
     check_disjoint(split)
     stats = split_statistics(split, full=prepared.interactions)
     split.save(out, meta={"seed": seed, **opts})
+    # Synthetic data: an interest-only test beside the usual one; other data: an empty table.
+    clicks = pd.DataFrame({"user": np.zeros(0, np.int64), "item": np.zeros(0, np.int64)})
+    if (Path(data_dir) / TRUTH_FILE).exists():
+        from dice.data.synthetic import GroundTruth, counterfactual_clicks
+
+        truth = GroundTruth.load(Path(data_dir) / TRUTH_FILE)
+        clicks = counterfactual_clicks(truth, rng=numpy_rng(seed, "counterfactual"),
+                                       per_user=COUNTERFACTUAL_PER_USER, exclude=split.train.csr())  # fmt: skip
+    write_parquet(out / COUNTERFACTUAL_FILE, clicks)
     write_json(out / "stats.json", stats)
     return stats
 
@@ -101,7 +114,8 @@ def write_parquet_or_csv(path: Path, history: list[dict]) -> None:
 
 
 def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path,
-                 context: Mapping | None = None, device: str = "cpu") -> dict:  # fmt: skip
+                 context: Mapping | None = None, device: str = "cpu",
+                 truth_path: Path | None = None) -> dict:  # fmt: skip
     """Test the trained model of `run_dir`: metrics.json, topk*.parquet, per_user.parquet, run.json."""
     method, model_cfg, train_cfg = parse_run_settings(settings)
     split = Split.load(split_dir)
@@ -129,6 +143,9 @@ def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path
                 )
             else:
                 metrics.setdefault("scoring", {})[mode] = scores
+        if truth_path is not None:
+            metrics["disentanglement"] = _disentanglement(model, split, Path(split_dir), truth_path,
+                                                          exclude=exclude, config=train_cfg, device=device)  # fmt: skip
         if hasattr(model, "embeddings"):
             arrays = {k: v.detach().cpu().numpy() for k, v in model.embeddings().items()}
             with atomic_path(run_dir / "embeddings.npz") as tmp:
@@ -140,6 +157,29 @@ def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path
         run_record(split_dir, settings, seed=seed, device=device, context=context),
     )
     return metrics
+
+
+DISENTANGLE_USERS = 10_000  # users scored on large data (seeded by the split: same for all methods)
+
+
+def _disentanglement(
+    model, split: Split, split_dir: Path, truth_path: Path, *, exclude, config, device
+) -> dict:
+    """Scores against the simulator's ground truth (SPEC §6), under `no_grad`."""
+    from dice.data.interactions import Interactions
+    from dice.data.synthetic import GroundTruth
+    from dice.disentangle import disentanglement_scores, scorers_of
+
+    counterfactual = Interactions.load(
+        split_dir / COUNTERFACTUAL_FILE, n_users=split.n_users, n_items=split.n_items
+    )
+    users = None
+    if split.n_users > DISENTANGLE_USERS:
+        rng = numpy_rng(read_json(split_dir / "meta.json")["seed"], "disentangle")
+        users = np.sort(rng.choice(split.n_users, DISENTANGLE_USERS, replace=False))
+    return disentanglement_scores(**scorers_of(model), truth=GroundTruth.load(truth_path),
+                                  counterfactual=counterfactual, exclude=exclude, users=users, k=20,
+                                  batch_size=config.eval_batch_size, device=device)  # fmt: skip
 
 
 def _score_parts(ranked: np.ndarray, split: Split, *, ks) -> dict:

@@ -86,6 +86,27 @@ def settings_json(wildcards):
     return json.dumps(settings, sort_keys=True)
 
 
+def dataset_pattern(synthetic):
+    """A wildcard pattern matching the config's synthetic (or real) dataset keys."""
+    names = [
+        n
+        for n, d in config["datasets"].items()
+        if (d["source"] == "synthetic") == synthetic
+    ]
+    return "|".join(names) if names else "(?!)"
+
+
+def truth_input(wildcards):
+    """The simulator's ground truth of a synthetic dataset ([] for real data)."""
+    if config["datasets"][wildcards.dataset]["source"] != "synthetic":
+        return []
+    return [f"results/data/{wildcards.dataset}/truth.npz"]
+
+
+def truth_option(wildcards, input):
+    return f"--truth {input.truth}" if input.truth else ""
+
+
 def hpo_selection(wildcards):
     """The grid-search selection a run depends on ([] when its method has no grid)."""
     if not grid_points(config, wildcards.method):

@@ -4,6 +4,28 @@ rule prepare:
         meta="results/data/{dataset}/meta.json",
     log:
         "results/logs/prepare/{dataset}.log",
+    wildcard_constraints:
+        dataset=dataset_pattern(synthetic=False),
+    conda:
+        "../../envs/dice.yaml"
+    params:
+        config=config_path(),
+        out=folder_of_output,
+    shell:
+        "python -m dice prepare --config {params.config} --dataset {wildcards.dataset} "
+        "--raw-dir resources/raw --out {params.out} > {log} 2>&1"
+
+
+# Synthetic data also has the simulator's ground truth (interest and conformity of every pair).
+rule prepare_synthetic:
+    output:
+        interactions="results/data/{dataset}/interactions.parquet",
+        meta="results/data/{dataset}/meta.json",
+        truth="results/data/{dataset}/truth.npz",
+    log:
+        "results/logs/prepare/{dataset}.log",
+    wildcard_constraints:
+        dataset=dataset_pattern(synthetic=True),
     conda:
         "../../envs/dice.yaml"
     params:
@@ -25,6 +47,7 @@ rule split:
         ),
         meta="results/splits/{dataset}/{split}/meta.json",
         stats="results/splits/{dataset}/{split}/stats.json",
+        counterfactual="results/splits/{dataset}/{split}/counterfactual.parquet",
     log:
         "results/logs/split/{dataset}/{split}.log",
     conda:

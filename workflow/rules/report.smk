@@ -182,3 +182,27 @@ rule fig8b_shares:
     shell:
         "python -m dice figure fig8b_shares {input.metrics} --dataset {wildcards.dataset} "
         "--out-dir results/figures > {log} 2>&1"
+
+
+rule disentanglement:
+    input:
+        study_metrics("disentanglement"),
+    output:
+        **table_outputs(
+            "results/tables/disentanglement", "../report/disentanglement.rst"
+        ),
+        pdf="results/figures/disentanglement.pdf",
+        png=report(
+            "results/figures/disentanglement.png",
+            caption="../report/disentanglement.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/report/disentanglement.log",
+    conda:
+        REPORT_ENV
+    params:
+        strengths=conformity_strengths_json,
+    shell:
+        "python -m dice disentanglement {input} --strengths {params.strengths:q} "
+        "--out-dir results/tables --figures-dir results/figures > {log} 2>&1"

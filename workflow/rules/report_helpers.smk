@@ -13,6 +13,8 @@ def artefact_runs(artefact, dataset=None):
     """The runs (dicts) behind an artefact, of one dataset or all (cli_report.STUDY: its study,
     None for the main grid)."""
     study = STUDY[artefact]
+    if study is not None and study not in config["studies"]:
+        return []  # a config without this study (e.g. smoke) has no such artefact
     runs = main_runs(config) if study is None else study_runs(config, study)
     return [run for run in runs if dataset in (None, run["dataset"])]
 
@@ -71,6 +73,11 @@ def report_targets():
             for d in artefact_datasets(name)
             for ext in TABLE_FILES
         ]
+    if "disentanglement" in config["studies"]:
+        targets += [
+            "results/tables/disentanglement.md",
+            "results/figures/disentanglement.pdf",
+        ]
     for name in FIGURES:
         targets += [
             f"results/figures/{name}_{d}{ext}"
@@ -102,3 +109,14 @@ def figure_outputs(name):
         ),
         "csv": f"{stem}.csv",
     }
+
+
+def conformity_strengths_json(wildcards):
+    """{dataset: conformity strength} of the synthetic datasets (simulator default 1)."""
+    return json.dumps(
+        {
+            name: d.get("synthetic", {}).get("conformity_strength", 1.0)
+            for name, d in config["datasets"].items()
+            if d["source"] == "synthetic"
+        }
+    )

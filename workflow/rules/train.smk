@@ -33,6 +33,7 @@ rule evaluate:
         split=rules.split.output.parts,
         meta=rules.split.output.meta,
         hpo=hpo_selection,
+        truth=truth_input,
     output:
         metrics=f"{RUNS}/metrics.json",
         run=f"{RUNS}/run.json",
@@ -46,10 +47,11 @@ rule evaluate:
     params:
         settings=settings_json,
         hpo=hpo_option,
+        truth=truth_option,
         context=context_json,
         split=folder_of_input,
         run=run_folder_of_input,
     shell:
         "python -m dice evaluate --split {params.split} --settings {params.settings:q} {params.hpo} "
-        "--seed {wildcards.seed} --run {params.run} --context {params.context:q} "
+        "--seed {wildcards.seed} --run {params.run} --context {params.context:q} {params.truth} "
         "--threads {threads} > {log} 2>&1"
