@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["evaluate"].add_argument(
         "--context", help="JSON describing the run (dataset, split, …)"
     )
+    sub.choices["evaluate"].add_argument(
+        "--truth", type=Path, help="the simulator's ground truth (synthetic data)"
+    )
 
     p = sub.add_parser("hpo-select", help="grid-point metrics → the chosen point (JSON)")
     p.add_argument(
