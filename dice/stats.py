@@ -49,7 +49,7 @@ def summarise_seeds(
 
     Group order follows first appearance in `frame`.
     """
-    grouped = frame.groupby(list(keys), sort=False)[value]
+    grouped = frame.groupby(list(keys), sort=False, dropna=False)[value]
     table = grouped.agg(mean="mean", std="std", n_seeds="count").reset_index()
     table["std"] = table["std"].fillna(0.0)
     n = table["n_seeds"].to_numpy()
