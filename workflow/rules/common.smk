@@ -41,8 +41,9 @@ def main_metrics():
 
 
 def study_metrics(study, dataset=None, name="metrics.json"):
-    """A file of every run of a study, optionally of one dataset only."""
-    runs = study_runs(config, study)
+    """A file of every run of a study (none if the config has no such study), optionally of one
+    dataset only."""
+    runs = study_runs(config, study) if study in config["studies"] else []
     return run_files([r for r in runs if dataset in (None, r["dataset"])], name)
 
 
