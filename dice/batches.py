@@ -15,6 +15,7 @@ import torch
 from numpy.typing import NDArray
 
 from dice.data.interactions import Interactions, Split
+from dice.guards import check_popularity, training_popularity
 from dice.models.base import Batch, NegativeKind
 from dice.sampling import (
     ExclusionIndex,
@@ -70,7 +71,8 @@ class EpochSampler:
     ):
         self.kind, self.k, self.n_items = kind, k, split.n_items
         # PNSM popularity: normal-train counts only, even for intervened positives (code §2.7).
-        self.popularity = split.train_normal.item_counts()
+        self.popularity = training_popularity(split, parts=("train_normal",))
+        check_popularity(self.popularity, split, parts=("train_normal",), use="negative sampling")
         parts = [split.train_normal, split.train_intervened]
         if exclusion == "all_train":
             index = ExclusionIndex.from_interactions(split.train, popularity=self.popularity)

@@ -11,6 +11,7 @@ import torch
 from dice.config import ModelConfig
 from dice.data.interactions import Split
 from dice.errors import DiceError
+from dice.guards import check_model, check_popularity, check_split, training_popularity
 from dice.models.backbones import graph_adjacency, make_backbone
 from dice.models.base import Recommender
 
@@ -19,8 +20,16 @@ def build_model(config: ModelConfig, split: Split, *, generator: torch.Generator
     """The untrained model of `config` for `split` (parameters drawn from `generator`).
 
     Popularity inputs are training-only: ItemPop and PNSM use normal-train counts, IPS uses
-    normal + intervened-train counts (official-code §1.4, §5 item 3).
+    normal + intervened-train counts (official-code §1.4, §5 item 3). The leakage guards of
+    `dice.guards` check the split, every LightGCN graph and every popularity input.
     """
+    check_split(split)
+    model = _build(config, split, generator=generator)
+    check_model(model, split)
+    return model
+
+
+def _build(config: ModelConfig, split: Split, *, generator: torch.Generator) -> Recommender:
     from baselines.bpr import BPRRecommender
     from baselines.cause import CausE, MFTreatmentSide
     from baselines.ips import IPS_VARIANTS, ips_weights
@@ -34,7 +43,7 @@ def build_model(config: ModelConfig, split: Split, *, generator: torch.Generator
         )
 
     if objective == "itempop":
-        return ItemPop(torch.from_numpy(split.train_normal.item_counts()))
+        return ItemPop(torch.from_numpy(training_popularity(split, parts=("train_normal",))))
     if objective == "cause":
         if len(split.train_intervened) == 0:
             raise DiceError(
@@ -56,7 +65,8 @@ def build_model(config: ModelConfig, split: Split, *, generator: torch.Generator
         return DICE(backbone(graph), backbone(graph), config=config)
     weight = None
     if objective in IPS_VARIANTS:
-        counts = split.train.item_counts()
+        counts = training_popularity(split, parts=("train_normal", "train_intervened"))
+        check_popularity(counts, split, parts=("train_normal", "train_intervened"), use="IPS")
         weights = ips_weights(counts, variant=objective, smoothing=config.ips_smoothing)
         weight = torch.from_numpy(weights)
     return BPRRecommender(

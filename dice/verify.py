@@ -1,0 +1,431 @@
+"""Expected results: record the metrics of a finished run set, and verify fresh runs against them.
+
+``expected/<config-name>.json`` holds, per run (``dataset/split/backbone/method/seed<n>``), every
+number of its ``metrics.json`` except the timing fields, its seed, and the library versions,
+Python, device and thread count it ran with, plus the machine it was recorded on.
+
+`verify` compares fresh results with such a file. When the machine and every run's environment
+match the recording, CPU training is deterministic and equality is required, bit for bit
+(README "Guarantees"). Otherwise each metric must stay within its tolerance band,
+``|actual - expected| <= abs + rel * |expected|``, from `DEFAULT_TOLERANCES` or a user file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from dice.config import all_runs, load_config, main_runs, run_dir
+from dice.errors import DiceError
+from dice.io import read_json
+
+FORMAT = 1
+TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
+RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
+# Bands for another machine or library set (docs/guarantees.md, "Tolerances"). Calibrated on
+# config/smoke.yaml: scaling every initial weight by (1 + 1e-3 ε), far above float rounding
+# differences, moved no test metric by more than 0.0011; another seed moves them by up to 0.05.
+DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
+    "*recall@*": {"abs": 0.005, "rel": 0.02},
+    "*hr@*": {"abs": 0.01, "rel": 0.02},
+    "*ndcg@*": {"abs": 0.005, "rel": 0.02},
+    "best_epoch": {"abs": 1, "rel": 0.0},
+    "epochs": {"abs": 1, "rel": 0.0},
+    "*": {"abs": 0.0, "rel": 0.0},
+}
+Mode = Literal["auto", "exact", "tolerance"]
+
+
+def expected_path(config_path: str | Path, root: str | Path = "expected") -> Path:
+    """``expected/<config-name>.json`` for a config file (``config/smoke.yaml`` → smoke)."""
+    return Path(root) / f"{Path(config_path).stem}.json"
+
+
+def run_name(run: Mapping) -> str:
+    return f"{run['dataset']}/{run['split']}/{run['backbone']}/{run['method']}/seed{run['seed']}"
+
+
+def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
+    """Every number of a metrics.json, keyed by its path (``test/recall@20``), timing excluded."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten_metrics(value, prefix=f"{name}/")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if key not in TIMING_KEYS:
+                flat[name] = value
+    return flat
+
+
+def machine() -> dict:
+    """What decides bit-exact CPU results besides the libraries: OS, architecture, CPU, kernels."""
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def config_identity(config_path: str | Path) -> dict:
+    config = load_config(config_path)
+    text = json.dumps(config, sort_keys=True, default=str)
+    return {"name": Path(config_path).stem, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def read_run(folder: Path) -> dict | None:
+    """A finished run's metrics and environment, or None when its result files are absent."""
+    metrics_path, run_path = folder / "metrics.json", folder / "run.json"
+    if not (metrics_path.exists() and run_path.exists()):
+        return None
+    info = read_json(run_path)
+    entry = {key: info.get(key) for key in RUN_ENVIRONMENT}
+    entry["seed"] = info.get("seed")
+    entry["context"] = info.get("context", {})
+    entry["metrics"] = flatten_metrics(read_json(metrics_path))
+    return entry
+
+
+def fresh_runs(config_path: str | Path, *, results: str | Path) -> dict[str, dict | None]:
+    """Run name → its fresh results (None if unfinished), for every run of the config."""
+    config = load_config(config_path)
+    return {run_name(r): read_run(Path(run_dir(r, root=str(results)))) for r in all_runs(config)}
+
+
+def record(config_path: str | Path, *, results: str | Path = "results/runs") -> dict:
+    """The expected-results document of a config whose runs have all finished."""
+    runs = fresh_runs(config_path, results=results)
+    unfinished = [name for name, entry in runs.items() if entry is None]
+    if unfinished:
+        shown = ", ".join(unfinished[:5]) + (" …" if len(unfinished) > 5 else "")
+        raise DiceError(f"{len(unfinished)} runs have no results yet: {shown}", path=results)
+    return {
+        "format": FORMAT,
+        "config": config_identity(config_path),
+        "machine": machine(),
+        "runs": runs,
+    }
+
+
+def load_expected(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise DiceError("expected-results file is missing; create it with `dice record`", path=path)
+    try:
+        doc = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DiceError(f"not valid JSON ({err})", path=path) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or "runs" not in doc:
+        raise DiceError(f"not an expected-results file of format {FORMAT}", path=path)
+    return doc
+
+
+def load_tolerances(path: str | Path | None) -> dict[str, dict[str, float]]:
+    """User bands (pattern → {abs, rel}) first, then the defaults; patterns use fnmatch."""
+    if path is None:
+        return dict(DEFAULT_TOLERANCES)
+    try:
+        user = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise DiceError(f"cannot read tolerances ({type(err).__name__})", path=path) from None
+    for pattern, band in user.items():
+        if not isinstance(band, dict) or set(band) - {"abs", "rel"}:
+            raise DiceError(f"tolerance {pattern!r} must map to {{abs: x, rel: y}}", path=path)
+    bands = {pattern: {"abs": 0.0, "rel": 0.0, **value} for pattern, value in user.items()}
+    return bands | {k: v for k, v in DEFAULT_TOLERANCES.items() if k not in bands}
+
+
+def band(metric: str, tolerances: Mapping[str, Mapping[str, float]], expected: float) -> float:
+    """The largest allowed |actual - expected| for `metric` (first matching pattern)."""
+    for pattern, tol in tolerances.items():
+        if fnmatch.fnmatchcase(metric, pattern) or fnmatch.fnmatchcase(
+            metric.split("/")[-1], pattern
+        ):
+            return tol.get("abs", 0.0) + tol.get("rel", 0.0) * abs(expected)
+    return 0.0
+
+
+@dataclass
+class Moved:
+    """One metric of one run whose fresh value differs from the expected one."""
+
+    run: str
+    metric: str
+    expected: float | None
+    actual: float | None
+    allowed: float
+    mode: str
+
+    @property
+    def delta(self) -> float:
+        if self.expected is None or self.actual is None:
+            return math.nan
+        return self.actual - self.expected
+
+    @property
+    def ok(self) -> bool:
+        return not math.isnan(self.delta) and abs(self.delta) <= self.allowed
+
+
+@dataclass
+class Verification:
+    """Everything `verify` found; `ok` is False on any regression, missing or extra run."""
+
+    expected_file: str
+    problems: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    moved: list[Moved] = field(default_factory=list)
+    modes: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Moved]:
+        return [m for m in self.moved if not m.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.problems or self.missing or self.extra or self.regressions)
+
+    def summary(self) -> str:
+        if self.ok:
+            moved = f", {len(self.moved)} metrics moved within tolerance" if self.moved else ""
+            return f"verify: all {len(self.modes)} runs reproduce {self.expected_file}{moved}"
+        parts = list(self.problems)
+        by_run: dict[str, list[str]] = {}
+        for m in self.regressions:
+            by_run.setdefault(m.run, []).append(f"{m.metric} {m.delta:+.6g}")
+        parts += [f"{run} moved ({', '.join(items)})" for run, items in by_run.items()]
+        parts += [f"missing run {name}" for name in self.missing]
+        parts += [f"extra run {name}" for name in self.extra]
+        return "verify failed: " + "; ".join(parts)
+
+    def table(self) -> str:
+        """Markdown: one row per metric that moved, and the missing and extra runs."""
+        lines = [f"# Verification against {self.expected_file}", "", self.summary(), ""]
+        if self.moved:
+            lines += ["| run | metric | expected | actual | delta | allowed | mode | status |",
+                      "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            for m in self.moved:
+                status = "ok" if m.ok else "REGRESSION"
+                lines.append(f"| {m.run} | {m.metric} | {_num(m.expected)} | {_num(m.actual)} | "
+                             f"{_num(m.delta)} | {m.allowed:.6g} | {m.mode} | {status} |")  # fmt: skip
+            lines.append("")
+        lines += [f"- {text}" for text in (*self.problems, *self.notes)]
+        lines += [f"- missing run: {name}" for name in self.missing]
+        lines += [f"- extra run: {name}" for name in self.extra]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _num(value: float | None) -> str:
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "—" if missing else f"{value:.6g}"
+
+
+def verify(
+    config_path: str | Path,
+    expected: str | Path,
+    *,
+    results: str | Path = "results/runs",
+    tolerances: Mapping[str, Mapping[str, float]] | None = None,
+    mode: Mode = "auto",
+) -> Verification:
+    """Compare the fresh runs of `config_path` with the expected-results file `expected`."""
+    doc = load_expected(expected)
+    tolerances = DEFAULT_TOLERANCES if tolerances is None else tolerances
+    report = Verification(expected_file=str(expected))
+    identity = config_identity(config_path)
+    recorded = doc.get("config", {})
+    if recorded.get("name") != identity["name"]:
+        report.problems.append(f"{expected} was recorded for config {recorded.get('name')!r}, "
+                               f"not {identity['name']!r}")  # fmt: skip
+    elif recorded.get("sha256") != identity["sha256"]:
+        report.notes.append("the config changed since the results were recorded")
+    same_machine = doc.get("machine") == machine()
+    fresh = fresh_runs(config_path, results=results)
+    for name, got in fresh.items():  # in the config's order
+        want = doc["runs"].get(name)
+        if want is None and got is not None:
+            report.extra.append(name)
+        elif want is None:
+            report.missing.append(f"{name} (not recorded, no results)")
+        elif got is None:
+            report.missing.append(name)
+        else:
+            exact = mode == "exact" or (mode == "auto" and same_machine and _same_env(want, got))
+            report.modes[name] = "exact" if exact else "tolerance"
+            report.moved += _compare(name, want["metrics"], got["metrics"], exact, tolerances)
+    report.missing += [f"{name} (not in the config)" for name in doc["runs"] if name not in fresh]
+    return report
+
+
+def _same_env(want: Mapping, got: Mapping) -> bool:
+    return all(want.get(key) == got.get(key) for key in RUN_ENVIRONMENT)
+
+
+def _compare(run: str, want: Mapping, got: Mapping, exact: bool, tolerances) -> list[Moved]:
+    moved = []
+    for metric in sorted(set(want) | set(got)):
+        a, b = want.get(metric), got.get(metric)
+        if a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b))):
+            continue
+        allowed = 0.0 if exact or a is None else band(metric, tolerances, a)
+        moved.append(Moved(run, metric, a, b, allowed, "exact" if exact else "tolerance"))
+    return moved
+
+
+# --- against the paper (issue 9 §3) ----------------------------------------------------------
+
+PAPER_RESULTS = Path(__file__).resolve().parents[1] / "config" / "paper_results.yaml"
+PAPER_TOLERANCE = 0.10  # a Table 2 cell reproduces if within ±10 % of the paper's value
+PAPER_AVERAGE = "test_all_users"  # the official code divides by all users (paper_results.yaml)
+CELL_KEYS = ["dataset", "backbone", "method", "metric", "k"]
+
+
+def load_paper_table2(path: str | Path = PAPER_RESULTS) -> pd.DataFrame:
+    """Adapter for ``config/paper_results.yaml``: one row per Table 2 cell and suite dataset key.
+
+    Reads ``datasets`` (suite dataset key → paper dataset name) and ``table2`` (paper dataset →
+    backbone → method → ``{metric@k: value}``). Columns: `CELL_KEYS` + ``paper``.
+    """
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+        rows = [
+            {"dataset": key, "backbone": backbone, "method": method,
+             "metric": cell.split("@")[0], "k": int(cell.split("@")[1]), "paper": float(value)}
+            for key, name in doc["datasets"].items()
+            for backbone, methods in doc["table2"].get(name, {}).items()
+            for method, cells in methods.items()
+            for cell, value in cells.items()
+        ]  # fmt: skip
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as err:
+        raise DiceError(f"cannot read the paper's Table 2 ({type(err).__name__}: {err})",
+                        path=path) from None  # fmt: skip
+    return pd.DataFrame(rows, columns=[*CELL_KEYS, "paper"])
+
+
+@dataclass
+class PaperCheck:
+    """Table 2 cells against the paper, and the claim "DICE beats each baseline"."""
+
+    cells: pd.DataFrame  # CELL_KEYS, paper, mean, ci95, n_seeds, gap, status
+    claims: pd.DataFrame  # dataset, backbone, baseline, holds, metrics, status
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(
+            (self.cells["status"] == "within").all() and (self.claims["status"] == "holds").all()
+        )
+
+    def summary(self) -> str:
+        within = int((self.cells["status"] == "within").sum())
+        missing = int((self.cells["status"] == "missing").sum())
+        holds = int((self.claims["status"] == "holds").sum())
+        return (f"verify-paper: {within}/{len(self.cells)} Table 2 cells within ±{self.tolerance:.0%} "
+                f"of the paper ({missing} without results); {holds}/{len(self.claims)} claims "
+                "'DICE beats the baseline' hold")  # fmt: skip
+
+    def markdown(self) -> str:
+        cells = self.cells.assign(
+            gap=self.cells["gap"].map(lambda g: "—" if pd.isna(g) else f"{g:+.1%}")
+        )
+        return "\n".join([
+            "# Against the paper (DICE Table 2)", "", self.summary(), "",
+            f"Cells: our mean over seeds of `{PAPER_AVERAGE}` (± 95 % t-interval), the paper's value, "
+            f"the relative gap; `within` means |gap| <= {self.tolerance:.0%}.", "",
+            markdown_table(cells), "",
+            "Claims: DICE beats the baseline on every metric; per metric `holds` needs the seed "
+            "intervals apart (DICE's lower bound above the baseline's upper bound), or with one "
+            "seed a higher value.", "",
+            markdown_table(self.claims), "",
+        ])  # fmt: skip
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A Markdown table of `frame`; floats with 4 decimals, missing values as a dash."""
+
+    def text(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    rows = [" | ".join(map(text, row)) for row in frame.itertuples(index=False)]
+    header = " | ".join(map(str, frame.columns))
+    return "\n".join(
+        [f"| {header} |", "|" + "---|" * len(frame.columns), *(f"| {r} |" for r in rows)]
+    )
+
+
+def verify_paper(
+    config_path: str | Path,
+    *,
+    paper: str | Path = PAPER_RESULTS,
+    results: str | Path = "results/runs",
+    tolerance: float = PAPER_TOLERANCE,
+) -> PaperCheck:
+    """Compare the main grid of `config_path` (e.g. config/paper.yaml) with the paper's Table 2."""
+    from dice.report import collect_runs, summarise
+
+    config = load_config(config_path)
+    table = load_paper_table2(paper)
+    table = table[table["dataset"].isin(list(config["datasets"]))]
+    if table.empty:
+        raise DiceError("no dataset of this config is in the paper's Table 2; run config/paper.yaml",
+                        path=config_path)  # fmt: skip
+    files = [Path(run_dir(r, root=str(results))) / "metrics.json" for r in main_runs(config)]
+    files = [f for f in files if f.exists()]
+    ours = summarise(collect_runs(files, average=PAPER_AVERAGE)) if files else pd.DataFrame(
+        columns=[*CELL_KEYS, "mean", "ci95", "n_seeds"])  # fmt: skip
+    cells = table.merge(ours[[*CELL_KEYS, "mean", "ci95", "n_seeds"]], on=CELL_KEYS, how="left")
+    cells["gap"] = (cells["mean"] - cells["paper"]) / cells["paper"]
+    cells["status"] = np.where(cells["mean"].isna(), "missing",
+                               np.where(cells["gap"].abs() <= tolerance, "within", "outside"))  # fmt: skip
+    baselines = set(table["method"]) - {"dice"}
+    return PaperCheck(cells, dice_claims(ours, baselines=baselines), tolerance)
+
+
+def dice_claims(ours: pd.DataFrame, *, baselines: set[str]) -> pd.DataFrame:
+    """Per dataset, backbone and baseline: on how many metrics DICE is ahead beyond the seed
+    intervals. Status ``holds`` (all), ``fails`` (DICE behind on one), else ``unproven``."""
+    rows = []
+    for (dataset, backbone), group in ours.groupby(["dataset", "backbone"], sort=False):
+        dice = group[group["method"] == "dice"].set_index(["metric", "k"])
+        for baseline in sorted(baselines & set(group["method"])) if len(dice) else []:
+            base = group[group["method"] == baseline].set_index(["metric", "k"])
+            pair = dice.add_suffix("_dice").join(base.add_suffix("_base"), how="inner")
+            ahead = pair["mean_dice"] > pair["mean_base"]
+            apart = (pair["mean_dice"] - pair["ci95_dice"]) > (
+                pair["mean_base"] + pair["ci95_base"]
+            )
+            single = pair["ci95_dice"].isna() | pair["ci95_base"].isna()
+            holds = ahead & (apart | single)
+            status = "holds" if holds.all() else "fails" if (~ahead).any() else "unproven"
+            rows.append({"dataset": dataset, "backbone": backbone, "baseline": baseline,
+                         "holds": int(holds.sum()), "metrics": len(pair), "status": status})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["dataset", "backbone", "baseline", "holds", "metrics", "status"]
+    )
