@@ -115,7 +115,7 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
 
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
 #: each feature owns its command line next to its code).
-EXTENSIONS = ("dice.cli_report",)
+EXTENSIONS = ("dice.cli_report", "dice.cli_verify")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -276,23 +276,39 @@ def all_runs(config: Mapping) -> list[dict]:
     return list(seen.values())
 
 
-def _grid(config: Mapping, study: Mapping) -> list[dict]:
+PARITY_SOURCES = ("dice-ml10m", "dice-netflix")  # the authors' released splits, read as-is
+PARITY_SPLIT = "parity"
+
+
+def main_split_id(config: Mapping, dataset: str) -> str:
+    """The split a dataset's main grid uses: the config's split, or the authors' own one."""
+    if config["datasets"][dataset]["source"] in PARITY_SOURCES:
+        return PARITY_SPLIT
+    return split_id(config["split"])
+
+
+def _splits(config: Mapping, study: Mapping, dataset: str) -> list[tuple[str, float]]:
+    """(split id, intervened-train share) of each split a study runs on `dataset`."""
     split = config["split"]
-    caps = study.get("caps", [split["cap"]])
-    shares = study.get("shares", [split["intervened_train_share"]])
+    if config["datasets"][dataset]["source"] in PARITY_SOURCES:
+        return [(PARITY_SPLIT, split["intervened_train_share"])]  # fixed by the archive
+    return [(split_id({"cap": cap, "intervened_train_share": share}), share)
+            for cap in study.get("caps", [split["cap"]])
+            for share in study.get("shares", [split["intervened_train_share"]])]  # fmt: skip
+
+
+def _grid(config: Mapping, study: Mapping) -> list[dict]:
     runs = []
     default = [name for name, d in config["datasets"].items() if d.get("main_grid", True)]
     for dataset in study.get("datasets", default):
-        for cap in caps:
-            for share in shares:
-                sid = split_id({"cap": cap, "intervened_train_share": share})
-                for backbone in study.get("backbones", config["backbones"]):
-                    for method in study.get("methods", config["methods"]):
-                        if share == 0 and objective_of(config, method) == "cause":
-                            continue  # CausE needs intervened training data (DICE §4.5)
-                        for seed in study.get("seeds", config["seeds"]):
-                            runs.append({"dataset": dataset, "split": sid, "backbone": backbone,
-                                         "method": method, "seed": seed})  # fmt: skip
+        for sid, share in _splits(config, study, dataset):
+            for backbone in study.get("backbones", config["backbones"]):
+                for method in study.get("methods", config["methods"]):
+                    if share == 0 and objective_of(config, method) == "cause":
+                        continue  # CausE needs intervened training data (DICE §4.5)
+                    for seed in study.get("seeds", config["seeds"]):
+                        runs.append({"dataset": dataset, "split": sid, "backbone": backbone,
+                                     "method": method, "seed": seed})  # fmt: skip
     return runs
 
 

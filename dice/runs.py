@@ -6,6 +6,7 @@ atomically. The command line (`dice.cli`) and the Snakemake rules are thin wrapp
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import subprocess
@@ -23,6 +24,7 @@ from dice.data.interactions import Split
 from dice.data.splits import check_disjoint, intervened_split, split_statistics
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k, topk_frame
+from dice.guards import check_test_coverage
 from dice.io import atomic_path, read_json, write_json, write_parquet
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
@@ -64,6 +66,7 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
     seed = opts.pop("seed")
     split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
     check_disjoint(split)
+    check_test_coverage(split)
     stats = split_statistics(split, full=prepared.interactions)
     split.save(out, meta={"seed": seed, **opts})
     # Synthetic data: an interest-only test beside the usual one; other data: an empty table.
@@ -88,6 +91,7 @@ def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, devic
     split = Split.load(split_dir)
     check_disjoint(split)
     model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
+    _discard_stale_checkpoint(out, settings, seed)
     info = {"trainable": getattr(model, "trainable", True), "device": device}
     history: list[dict] = []
     if info["trainable"]:
@@ -104,7 +108,21 @@ def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, devic
     write_parquet_or_csv(out / "history.csv", history)
     write_json(out / "train.json", info)
     (out / "checkpoint.pt").unlink(missing_ok=True)
+    (out / "checkpoint.json").unlink(missing_ok=True)
     return info
+
+
+def _discard_stale_checkpoint(out: Path, settings: Mapping, seed: int) -> None:
+    """A checkpoint resumes only the run that wrote it: same settings and seed (the stamp
+    beside it); one left by a run with other settings is removed, not resumed."""
+    stamp = {"settings": dict(settings), "seed": seed}
+    stamp_path, checkpoint = out / "checkpoint.json", out / "checkpoint.pt"
+    if checkpoint.exists() and (
+        not stamp_path.exists() or read_json(stamp_path) != json.loads(json.dumps(stamp))
+    ):
+        log.info("discarding %s: it was written with other settings or seed", checkpoint)
+        checkpoint.unlink()
+    write_json(stamp_path, stamp)
 
 
 def write_parquet_or_csv(path: Path, history: list[dict]) -> None:

@@ -20,7 +20,9 @@ def _purpose_key(purpose: str) -> int:
 def seed_sequence(seed: int, purpose: str) -> np.random.SeedSequence:
     """A SeedSequence for `purpose` (e.g. ``"split"``, ``"sampler"``) under `seed`."""
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        from dice.errors import DiceError
+
+        raise DiceError(f"seed must be an integer >= 0, got {seed}")
     return np.random.SeedSequence([seed, _purpose_key(purpose)])
 
 

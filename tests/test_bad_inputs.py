@@ -258,8 +258,6 @@ def test_out_of_range_cap_and_share_on_the_command_line(tmp_path, fails, prepare
     fails(["split", "--config", config, "--data", data, *option, "--out", tmp_path / "s"], message)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="dice.seeding raises ValueError; the lead turns it into a DiceError")  # fmt: skip
 def test_out_of_range_seed_on_the_command_line(tmp_path, fails, small_split):
     small_split.save(tmp_path / "split", meta={"seed": 0})
     fails(["train", "--split", tmp_path / "split", "--config", "config/config.yaml", "--method",
@@ -333,8 +331,6 @@ def test_random_ratings_files_give_a_clear_error_or_a_valid_frame(tokens, fmt):
         assert valid_frame(frame)
 
 
-@pytest.mark.xfail(raises=OverflowError, strict=False,
-                   reason="parse_netflix_block: a line 'inf' becomes movie id inf (reported)")  # fmt: skip
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TOKENS, max_size=40))
 def test_random_netflix_text_gives_a_clear_error_or_a_valid_frame(tokens):

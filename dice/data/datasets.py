@@ -124,13 +124,15 @@ def parse_ratings_text(data: bytes, *, fmt: str, path: str | Path) -> pd.DataFra
             raise DiceError(
                 f"unexpected header {sep.join(found)!r}; expected {sep.join(header)!r}", path=path
             )
+    data = re.sub(rb"(?m)^[ \t]+\r?$", b"", data)  # whitespace-only lines are blank lines
     if sep == "::":  # parsed as tab-separated text, so a tab of its own would split a field
-        if b"\t" in data:
+        if b"\t" in data and re.search(rb"[^\s][^\n]*\t|\t[^\n]*[^\s]", data):
             raise DiceError("unexpected tab character in a '::'-separated file", path=path)
         data, sep = data.replace(b"::", b"\t"), "\t"
     # pandas silently drops an empty last field (index_col=False): a trailing separator is an error
-    if re.search(re.escape(sep.encode()) + rb" *(?:\r\n|\r|\n|$)", data):
-        raise DiceError(f"wrong number of columns: a row ends with {sep!r}", path=path)
+    if re.search(rb"[^\s]" + re.escape(sep.encode()) + rb" *(?:\r\n|\r|\n|$)", data):
+        shown = _FORMATS[fmt][0]
+        raise DiceError(f"wrong number of columns: a row ends with {shown!r}", path=path)
     table = read_numeric_table(data, names=COLUMNS, sep=sep, path=path)
     if table.empty:
         raise DiceError("file holds no ratings", path=path)
@@ -242,15 +244,20 @@ def parse_netflix_block(
 ) -> tuple[pd.DataFrame, int | None]:
     """Parse whole lines of Netflix text; `carry` is the movie id in force at the block start.
 
-    Vectorised: ``:`` and ``-`` become field separators, so a movie line ``17:`` reads as
-    ``17,,,,`` and a rating line as ``user,rating,YYYY,MM,DD``; movie ids are forward-filled.
-    Returns the ratings and the movie id in force at the block's end.
+    Vectorised: ``-`` becomes a field separator and ``:`` the marker fields ``,-1,-1,-1,-1``
+    (no data field can be negative once ``-`` is a separator), so a movie line ``17:`` reads as
+    ``17,-1,-1,-1,-1`` and a rating line as ``user,rating,YYYY,MM,DD``; a line with neither
+    (``13``) is a malformed rating line. Movie ids are forward-filled. Returns the ratings and
+    the movie id in force at the block's end.
     """
-    text = block.replace(b":", b",,,,").replace(b"-", b",")
+    text = block.replace(b"-", b",").replace(b":", b",-1,-1,-1,-1")
     names = ("first", "rating", "year", "month", "day")
     table = read_numeric_table(text, names=names, sep=",", path=path)
     first = table["first"].to_numpy()
-    is_movie = table[list(names[1:])].isna().all(axis=1).to_numpy()
+    is_movie = (table[list(names[1:])] == -1).all(axis=1).to_numpy()
+    ids = first[is_movie]
+    if not np.all(np.isfinite(ids) & (ids == np.round(ids)) & (np.abs(ids) < _EXACT_INT)):
+        raise DiceError("a 'MOVIEID:' line does not hold an integer id", path=path)
     movie = (
         pd.Series(np.where(is_movie, first, np.nan))
         .ffill()

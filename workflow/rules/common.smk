@@ -6,6 +6,7 @@ import os
 from dice.config import (
     all_runs,
     main_runs,
+    main_split_id,
     run_dir,
     run_settings,
     split_id,
@@ -13,6 +14,7 @@ from dice.config import (
     validate_config,
 )
 from dice.errors import DiceError
+from dice.data.parity import archive_path
 from dice.hpo import apply_overrides, grid_points
 
 try:
@@ -23,7 +25,13 @@ except DiceError as err:
     sys.exit(f"error: {err}")
 
 DATASETS = list(config["datasets"])
-MAIN_SPLIT = split_id(config["split"])
+
+
+def main_split(dataset):
+    """The main split of a dataset (the config's, or "parity" for the authors' archives)."""
+    return main_split_id(config, dataset)
+
+
 RUNS = "results/runs/{dataset}/{split}/{backbone}/{method}/seed{seed}"
 
 
@@ -56,11 +64,7 @@ def all_targets():
     return [
         "results/tables/table2.csv",
         "results/tables/table2.md",
-        *expand(
-            "results/splits/{dataset}/{split}/stats.json",
-            dataset=DATASETS,
-            split=MAIN_SPLIT,
-        ),
+        *main_split_stats(),
         *all_metrics(),
         *report_targets(),
     ]
@@ -97,6 +101,17 @@ def dataset_pattern(synthetic):
     return "|".join(names) if names else "(?!)"
 
 
+def main_split_stats():
+    """stats.json of every dataset's main split (Table 1)."""
+    return [f"results/splits/{d}/{main_split(d)}/stats.json" for d in DATASETS]
+
+
+def parity_archive(wildcards):
+    """Where the user places the authors' archive of a parity dataset."""
+    source = config["datasets"][wildcards.dataset]["source"]
+    return str(archive_path(source, f"resources/raw/{wildcards.dataset}"))
+
+
 def truth_input(wildcards):
     """The simulator's ground truth of a synthetic dataset ([] for real data)."""
     if config["datasets"][wildcards.dataset]["source"] != "synthetic":
@@ -123,7 +138,7 @@ def hpo_option(wildcards, input):
 
 def main_split_inputs(wildcards):
     """The main split's parts and metadata of a dataset (grid points train on it)."""
-    folder = f"results/splits/{wildcards.dataset}/{MAIN_SPLIT}"
+    folder = f"results/splits/{wildcards.dataset}/{main_split(wildcards.dataset)}"
     parts = ["train_normal", "train_intervened", "valid", "test"]
     return {
         "parts": [f"{folder}/{p}.parquet" for p in parts],
@@ -150,7 +165,7 @@ def point_settings_json(wildcards):
 def point_context_json(wildcards):
     context = {
         "dataset": wildcards.dataset,
-        "split": MAIN_SPLIT,
+        "split": main_split(wildcards.dataset),
         "backbone": wildcards.backbone,
         "method": wildcards.method,
         "seed": config["hpo"]["seed"],
@@ -178,6 +193,11 @@ def folder_of_output(wildcards, output):
 
 def run_folder_of_input(wildcards, input):
     return os.path.dirname(input.model)
+
+
+def expected_file():
+    """expected/<config name>.json, the recorded results of this config."""
+    return f"expected/{os.path.splitext(os.path.basename(config_path()))[0]}.json"
 
 
 def config_path():

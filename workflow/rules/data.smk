@@ -61,3 +61,25 @@ rule split:
     shell:
         "python -m dice split --config {params.config} --data {params.data} "
         "--cap {params.cap} --share {params.data_share} --out {params.out} > {log} 2>&1"
+
+
+# Parity mode: the authors' released split (ml10m.zip / netflix.zip), user-placed, read as-is.
+# The archive is a parameter, not an input, so a missing one gets the suite's own message.
+rule import_split:
+    output:
+        parts=expand(
+            "results/splits/{{dataset}}/parity/{part}.parquet",
+            part=["train_normal", "train_intervened", "valid", "test"],
+        ),
+        meta="results/splits/{dataset}/parity/meta.json",
+        stats="results/splits/{dataset}/parity/stats.json",
+    log:
+        "results/logs/import_split/{dataset}.log",
+    conda:
+        "../../envs/dice.yaml"
+    params:
+        archive=parity_archive,
+        out=folder_of_output,
+    shell:
+        "python -m dice import-split --archive {params.archive} --out {params.out} --force "
+        "> {log} 2>&1"

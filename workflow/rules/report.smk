@@ -4,11 +4,7 @@
 # HTML report (`snakemake --report report.html`), each with a caption from workflow/report/.
 rule table1:
     input:
-        stats=expand(
-            "results/splits/{dataset}/{split}/stats.json",
-            dataset=DATASETS,
-            split=MAIN_SPLIT,
-        ),
+        stats=main_split_stats(),
         paper=PAPER,
     output:
         **table_outputs("results/tables/table1", "../report/table1.rst"),

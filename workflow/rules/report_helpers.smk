@@ -52,7 +52,7 @@ def tsne_inputs(artefact, methods):
 
 
 def main_split_files(wildcards):
-    split = f"results/splits/{wildcards.dataset}/{MAIN_SPLIT}"
+    split = f"results/splits/{wildcards.dataset}/{main_split(wildcards.dataset)}"
     return [
         f"{split}/{p}"
         for p in ("train_normal.parquet", "train_intervened.parquet", "meta.json")
