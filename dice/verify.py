@@ -34,7 +34,7 @@ from dice.io import read_json
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
 RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
-# Bands for another machine or library set (docs/guarantees.md, "Tolerances"). Calibrated on
+# Bands for another machine or library set (README, "What the tolerances mean"). Calibrated on
 # config/smoke.yaml: scaling every initial weight by (1 + 1e-3 ε), far above float rounding
 # differences, moved no test metric by more than 0.0011; another seed moves them by up to 0.05.
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {

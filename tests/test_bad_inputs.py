@@ -1,4 +1,4 @@
-"""Every row of the bad-input table (docs/guarantees.md): the command fails with exit status 2
+"""Every row of the bad-input table (README, "Bad input"): the command fails with exit status 2
 and one line ``error: <message>`` — never a traceback. A property test feeds random malformed
 ratings files to the readers, which must give a clear error or a valid result.
 """
