@@ -6,13 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from dice.config import load_config, parse_run_settings, run_settings
+
 from dice.data.interactions import Interactions, Split
 from dice.data.splits import intervened_split
 from dice.seeding import numpy_rng
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests draw the same examples on every run, so CI is repeatable; run with
+# `--hypothesis-profile=explore` to search new examples.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile("repeatable")
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,7 @@ def parse_ratings_text(data: bytes, *, fmt: str, path: str | Path) -> pd.DataFra
             raise DiceError(
                 f"unexpected header {sep.join(found)!r}; expected {sep.join(header)!r}", path=path
             )
-    data = re.sub(rb"(?m)^[ \t]+\r?$", b"", data)  # whitespace-only lines are blank lines
+    data = re.sub(rb"[ \t]+(?=\r?\n|\r|$)", b"", data)  # trailing whitespace is not a field
     if sep == "::":  # parsed as tab-separated text, so a tab of its own would split a field
         if b"\t" in data and re.search(rb"[^\s][^\n]*\t|\t[^\n]*[^\s]", data):
             raise DiceError("unexpected tab character in a '::'-separated file", path=path)
