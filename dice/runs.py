@@ -47,13 +47,20 @@ def prepare_dataset(
     from dice.data.preprocess import preprocess as run_preprocess
 
     options = {**preprocess, **dataset.get("preprocess", {})}
-    synthetic = {"preset": dataset["preset"]} if dataset["source"] == "synthetic" else None
-    source = dataset["source"]
-    ratings = load_ratings(source, raw_dir=raw_dir / source, synthetic=synthetic, seed=seed)
+    source, truth = dataset["source"], None
+    if source == "synthetic":  # the simulator also returns its ground truth (SPEC §6)
+        from dice.data.synthetic import generate_with_truth
+
+        params = {"preset": dataset["preset"], **dataset.get("synthetic", {})}
+        ratings, truth = generate_with_truth(params, rng=numpy_rng(seed, "synthetic"))
+    else:
+        ratings = load_ratings(source, raw_dir=raw_dir / source, seed=seed)
     prepared = run_preprocess(
         ratings, PreprocessConfig(**options), rng=numpy_rng(seed, f"prepare:{name}")
     )
     save_prepared(prepared, out)
+    if truth is not None:
+        truth.reindex(prepared.user_ids, prepared.item_ids).save(out / TRUTH_FILE)
     return prepared.stats
 
 

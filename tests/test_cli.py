@@ -51,6 +51,10 @@ def test_split_writes_four_parts_and_statistics(workspace):
         assert list(frame.columns) == ["user", "item"] and len(frame) > 0
     stats = read_json(split / "stats.json")
     assert stats["disjoint"] and stats["entropy"]["test"] > stats["entropy"]["train"]
+    # synthetic data: the simulator's ground truth and an interest-only counterfactual test
+    assert (split.parent / "data" / "truth.npz").exists()
+    counterfactual = pd.read_parquet(split / "counterfactual.parquet")
+    assert len(counterfactual) > 0 and list(counterfactual.columns) == ["user", "item"]
 
 
 @pytest.mark.parametrize("method", ["none", "dice", "itempop"])
@@ -75,7 +79,10 @@ def test_train_then_evaluate_writes_the_run_files(workspace, method):
     context = json.dumps(
         {"dataset": "toy", "split": "s", "backbone": "mf", "method": method, "seed": 0}
     )
-    assert main(["evaluate", *common, "--run", str(run), "--context", context]) == 0
+    truth = str(root / "data" / "truth.npz")
+    assert (
+        main(["evaluate", *common, "--run", str(run), "--context", context, "--truth", truth]) == 0
+    )
     metrics = read_json(run / "metrics.json")
     for average in ("valid", "test", "test_all_users"):
         assert set(metrics[average]) == {
@@ -91,6 +98,7 @@ def test_train_then_evaluate_writes_the_run_files(workspace, method):
         "valid",
         "test",
     }
+    assert metrics["disentanglement"]["interest_rank_corr"] is not None
     if method == "dice":
         assert set(metrics["scoring"]) == {"interest", "conformity"}
         assert (run / "topk_interest.parquet").exists() and (run / "embeddings.npz").exists()
