@@ -128,16 +128,29 @@ def _distinct_ranks(
     Entry j draws r uniform in [0, n_avail[:, j] - #earlier same-group entries) and is shifted
     past the earlier same-group ranks in ascending order: sequential sampling without
     replacement. Requires n_avail >= K wherever the whole row shares one group.
+    Works on contiguous columns and orders the earlier ranks with a sorting network (K is
+    small), about twice as fast as row-wise sorts; the draws and results are the same.
     """
-    ranks = np.zeros(group.shape, dtype=np.int64)
-    for j in range(group.shape[1]):
-        same = group[:, :j] == group[:, j : j + 1]  # (M, j)
-        r = rng.integers(0, n_avail[:, j] - same.sum(axis=1))  # (M,)
-        earlier = np.sort(np.where(same, ranks[:, :j], _NEVER), axis=1)
-        for col in range(j):
-            r += r >= earlier[:, col]
-        ranks[:, j] = r
-    return ranks
+    m, k = group.shape
+    groups, avail = np.ascontiguousarray(group.T), np.ascontiguousarray(n_avail.T)
+    ranks: list[NDArray[np.int64]] = []
+    for j in range(k):
+        same = [groups[c] == groups[j] for c in range(j)]
+        r = rng.integers(0, avail[j] - sum(same, np.zeros(m, dtype=np.int64)))  # (M,)
+        for earlier in _sorted_columns([np.where(s, ranks[c], _NEVER) for c, s in enumerate(same)]):
+            r += r >= earlier
+        ranks.append(r)
+    return np.stack(ranks, axis=1) if ranks else np.zeros((m, 0), dtype=np.int64)
+
+
+def _sorted_columns(columns: list[NDArray]) -> list[NDArray]:
+    """Element-wise ascending order of a few equal-length columns (odd-even transposition)."""
+    for step in range(len(columns)):
+        for a in range(step % 2, len(columns) - 1, 2):
+            low = np.minimum(columns[a], columns[a + 1])
+            columns[a + 1] = np.maximum(columns[a], columns[a + 1])
+            columns[a] = low
+    return columns
 
 
 def _check_rows(users: ArrayLike, exclude: ExclusionIndex, k: int) -> NDArray[np.int64]:
@@ -220,15 +233,15 @@ def _pnsm_pools(users, pos_items, k, popularity, margin_up, pool, exclude) -> _P
         raise ValueError("exclude must be built with the same popularity array")
     if not np.isfinite(margin_up) or margin_up < 0 or pool < 0:
         raise ValueError(f"need margin_up >= 0 and pool >= 0, got {margin_up}, {pool}")
-    p = exclude.popularity[pos_items].astype(np.float64)
+    p = exclude.popularity.astype(np.float64)  # per item: the bounds depend on the item only
     # Float comparisons as in the official code. For integer P they mean P > floor(p + m) and
     # P < ceil(p / 2): an odd p = 2q + 1 admits P <= q, an even p = 2q admits P <= q - 1.
-    up_thr, down_lim = p + margin_up, p / 2
-    lo_up = np.searchsorted(exclude.sorted_pop, up_thr, side="right")
-    hi_down = np.searchsorted(exclude.sorted_pop, down_lim, side="left")
-    above = exclude.count_pop_greater(users, up_thr)
+    # One search per item, gathered per row (as count_pop_greater / count_pop_less would do).
+    lo_up = np.searchsorted(exclude.sorted_pop, p + margin_up, side="right")[pos_items]
+    hi_down = np.searchsorted(exclude.sorted_pop, p / 2, side="left")[pos_items]
+    above = exclude.degree[users] - exclude.by_pop.count_below(users, lo_up)
     n_up = exclude.n_items - lo_up - above
-    n_down = hi_down - exclude.count_pop_less(users, down_lim)
+    n_down = hi_down - exclude.by_pop.count_below(users, hi_down)
     down_only = n_up < pool  # official branch 1: all negatives less popular
     up_only = ~down_only & (n_down < pool)  # branch 2: all more popular
     mixed = ~down_only & ~up_only  # branch 3: a fair coin per negative

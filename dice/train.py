@@ -11,10 +11,12 @@ learning rate read at the start of an epoch is at its minimum, stop after more t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k
 from dice.io import atomic_path
 from dice.models.backbones import set_dropout_generator
-from dice.models.base import Recommender
+from dice.models.base import Batch, Recommender
 from dice.seeding import numpy_rng, torch_generator
 
 log = logging.getLogger("dice.train")
@@ -171,34 +173,84 @@ class Trainer:
             state.es_bad_epochs = 0 if at_min else state.es_bad_epochs
         state.es_best = max(state.es_best, valid)
 
+    #: On CUDA, synchronise around each phase so that the seconds_forward/backward/optimizer
+    #: split measures device time (costs some speed); otherwise it measures launch time.
+    sync_timing: bool = False
+    #: Steps between checks that the loss is finite (each check waits for the device).
+    finite_check_every: int = 64
+
     def _train_steps(self, samples, epoch: int) -> dict[str, float]:
+        """One pass over the shuffled samples; the mean of each loss term, plus the seconds spent
+        building batches, in the forward pass, the backward pass and the optimiser."""
         n, size = len(samples), self.config.batch_size
+        n_batches = n // size if self.config.drop_last else -(-n // size)
+        clock = _PhaseClock(sync=self.sync_timing and torch.device(self.device).type == "cuda")
         order = self.shuffle_rng.permutation(n)
-        stops = range(size, n + 1, size) if self.config.drop_last else range(size, n + size, size)
-        batches = [order[s - size : min(s, n)] for s in stops]
-        if not batches:
+        if not n_batches:
             raise DiceError(
                 f"{n} training positives are fewer than one batch of {size}; lower train.batch_size"
             )
-        sums: dict[str, float] = {}
-        iterator = batches
+        # The epoch in shuffled order, moved once; batch b is rows [b·size, (b+1)·size) of it.
+        data = samples.batch(order).to(self.device)
+        clock.lap("batching")
+        steps: Iterable[int] = range(n_batches)
         if self.progress:
             from tqdm import tqdm
 
-            iterator = tqdm(batches, desc=f"epoch {epoch}", leave=False)
+            steps = tqdm(steps, desc=f"epoch {epoch}", leave=False)
         self.model.train()
-        for step, index in enumerate(iterator):
-            terms = self.model.loss(samples.batch(index).to(self.device))
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise DiceError(f"training diverged: loss is {loss.item()} at epoch {epoch}, step {step}; "
-                                "lower the learning rate or check the data")  # fmt: skip
+        sums, names, losses = None, [], torch.empty(n_batches, device=self.device)
+        for step in steps:
+            terms = self.model.loss(_rows(data, step * size, min(n, (step + 1) * size)))
+            clock.lap("forward")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
+            clock.lap("backward")
             self.optimizer.step()
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
-        return {name: total / len(batches) for name, total in sums.items()}
+            clock.lap("optimizer")
+            values = torch.stack([v.detach().to(torch.float64) for v in terms.values()])
+            sums, names = (values, list(terms)) if sums is None else (sums + values, names)
+            losses[step] = terms["loss"].detach()
+            if (step + 1) % self.finite_check_every == 0 or step + 1 == n_batches:
+                _check_finite(losses, step - step % self.finite_check_every, step, epoch)
+            clock.lap("batching")
+        means = {name: total / n_batches for name, total in zip(names, sums.tolist(), strict=True)}
+        return means | clock.seconds()
+
+
+class _PhaseClock:
+    """Accumulates wall seconds per named phase between successive `lap` calls."""
+
+    def __init__(self, *, sync: bool):
+        self.sync, self.totals = sync, {}
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.totals[phase] = self.totals.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def seconds(self) -> dict[str, float]:
+        return {f"seconds_{p}": self.totals.get(p, 0.0)
+                for p in ("batching", "forward", "backward", "optimizer")}  # fmt: skip
+
+
+def _rows(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows [start, stop) of every field of `batch` (views, no copy)."""
+    fields = (getattr(batch, f.name) for f in dataclasses.fields(batch))
+    return Batch(*(None if f is None else f[start:stop] for f in fields))
+
+
+def _check_finite(losses: torch.Tensor, first: int, last: int, epoch: int) -> None:
+    """DiceError naming the first step in [first, last] whose loss is not finite."""
+    window = losses[first : last + 1]
+    if bool(torch.isfinite(window).all()):
+        return
+    bad = first + int((~torch.isfinite(window)).nonzero()[0, 0])
+    raise DiceError(f"training diverged: loss is {losses[bad].item()} at epoch {epoch}, step {bad}; "
+                    "lower the learning rate or check the data")  # fmt: skip
 
 
 def _fmt(value) -> str:
