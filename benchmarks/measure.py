@@ -118,15 +118,10 @@ def variant_parts(variant: str) -> set[str]:
 
 
 def tune_malloc() -> bool:
-    """glibc: serve large blocks from the heap and never trim it (M_MMAP_THRESHOLD 1 GiB,
-    M_TRIM_THRESHOLD 2 GiB); False where mallopt is unavailable."""
-    import ctypes
+    """The allocator tuning the command line applies (`dice.train.tune_allocator`)."""
+    from dice.train import tune_allocator
 
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(-3, 1 << 30)) and bool(libc.mallopt(-1, 1 << 31))
+    return tune_allocator()
 
 
 def _apply_variant(trainer: Trainer, variant: str) -> None:

@@ -50,6 +50,10 @@ def _setup(args: argparse.Namespace) -> None:
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+    if args.command in ("train", "evaluate"):
+        from dice.train import tune_allocator
+
+        tune_allocator()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )

@@ -257,6 +257,20 @@ def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def tune_allocator() -> bool:
+    """glibc: serve large blocks from the heap and never trim it (M_MMAP_THRESHOLD 1 GiB,
+    M_TRIM_THRESHOLD 2 GiB). Without it the dense per-step gradient buffers of the big tables
+    are mapped and unmapped on every step (thousands of page faults per step, measured in
+    benchmarks/). Results are unchanged; False where mallopt is unavailable."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(-3, 1 << 30)) and bool(libc.mallopt(-1, 1 << 31))
+
+
 def peak_memory_mib() -> float:
     """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
     import resource
