@@ -9,7 +9,6 @@ import pytest
 from hypothesis import settings
 
 from dice.config import load_config, parse_run_settings, run_settings
-
 from dice.data.interactions import Interactions, Split
 from dice.data.splits import intervened_split
 from dice.seeding import numpy_rng
