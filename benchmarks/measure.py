@@ -29,6 +29,7 @@ from dice.evaluate import evaluate, top_k
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
 from dice.train import Trainer
+from dice.verify import cpu_model
 
 PHASES = ("batching", "forward", "backward", "optimizer")
 
@@ -225,7 +226,7 @@ def peak_rss_mib() -> float:
 def machine_info() -> dict:
     """CPU model, cores, library versions, thread settings and load: what the numbers depend on."""
     info = {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gib": _memory_gib(),
@@ -241,16 +242,6 @@ def machine_info() -> dict:
         "load_average": list(os.getloadavg()),
     }
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _memory_gib() -> float | None:
