@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dice.data import datasets, synthetic
+from dice.data import datasets, netflix, synthetic
 from dice.data.datasets import COLUMNS, SOURCES, load_ratings, load_sources, parse_ratings_text
 from dice.errors import DiceError
 from dice.seeding import numpy_rng
@@ -286,7 +286,7 @@ def test_netflix_prize_archive(tmp_path):
 
 
 def test_netflix_kaggle_files_with_small_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "BLOCK_BYTES", 7)  # blocks split movies: the id must carry over
+    monkeypatch.setattr(netflix, "BLOCK_BYTES", 7)  # blocks split movies: the id must carry over
     texts = [MOVIES[1], MOVIES[2] + "\n", "", "3:\n"]
     for number, text in enumerate(texts, start=1):
         (tmp_path / f"combined_data_{number}.txt").write_text(text)
