@@ -23,6 +23,7 @@ from dice.data.download import fetch, verify_checksum
 from dice.data.netflix import netflix_ratings, parse_netflix_block
 from dice.data.ratings_text import COLUMNS, parse_ratings_text, ratings_frame, read_numeric_table
 from dice.errors import DiceError
+from dice.io import readable_file
 from dice.seeding import numpy_rng
 
 __all__ = [  # the text parsers live in their own modules; importable from here as before
@@ -61,7 +62,8 @@ def load_ratings(
     if source == "netflix":
         return netflix_ratings(spec, raw_dir)
     if source == "ml100k" and (copy := recbole_copy(spec["recbole"])) is not None:
-        verify_checksum(copy, sha256=spec["recbole"]["sha256"])
+        verify_checksum(readable_file(copy, what="the recbole wheel's ML-100K file"),
+                        sha256=spec["recbole"]["sha256"])  # fmt: skip
         return parse_ratings_text(copy.read_bytes(), fmt=spec["recbole"]["format"], path=copy)
     archive = fetch(spec["url"], raw_dir / spec["archive"], md5=spec.get("md5"))
     data = read_zip_member(archive, spec["member"])
