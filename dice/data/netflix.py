@@ -42,11 +42,12 @@ def netflix_ratings(spec: Mapping, raw_dir: Path) -> pd.DataFrame:
         blocks, files = (block for path in kaggle for block in _file_blocks(path)), kaggle
     else:
         raise DiceError(_netflix_help(spec, raw_dir))
+    label = files[0] if len(files) == 1 else raw_dir
     try:
-        return _parse_netflix(blocks, files, label=files[0] if len(files) == 1 else raw_dir)
+        return _parse_netflix(blocks, files, label=label)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DiceError(
-            f"corrupt or truncated archive ({type(err).__name__}: {err})", path=files[0]
+            f"corrupt or truncated archive ({type(err).__name__}: {err})", path=label
         ) from None
 
 
