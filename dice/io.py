@@ -1,12 +1,17 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename.
+"""Atomic file writes and checked input paths.
 
-A reader never sees a half-written file, and a crash leaves the previous version intact.
+Writes go to a temporary name in the same folder, then are renamed: a reader never sees a
+half-written file, and a crash leaves the previous version intact. `readable_file` turns every
+way an input path can be wrong (missing, a folder, a dangling link, unreadable) into one
+`DiceError` line naming the path.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from dice.errors import DiceError
 
 
 @contextmanager
@@ -58,6 +65,50 @@ def write_text(path: str | Path, text: str) -> None:
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     """Write `frame` as Parquet without its index, atomically."""
     write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """`torch.save` `obj` to `path` atomically and byte-reproducibly.
+
+    `torch.save` to a file name records that name inside its zip archive, so saving to a
+    temporary name would make two saves of the same object differ; saving into memory first
+    records the fixed name ``archive`` instead.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
+def readable_file(path: str | Path, *, what: str = "a file", allow_empty: bool = True) -> Path:
+    """`path` as a `Path` when it is a regular file this process can read, else a `DiceError`.
+
+    The one-line error names `path`, the problem (not found, a dangling symbolic link, a folder
+    or other non-file, unreadable, or empty unless `allow_empty`) and `what` belongs there,
+    e.g. ``path: is a folder (expected the ml-10m.zip archive)``.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            problem = "is a folder"
+        elif not stat.S_ISREG(info.st_mode):
+            problem = "is not a regular file"
+        else:
+            with path.open("rb"):
+                pass
+            problem = None if allow_empty or info.st_size else "is empty"
+    except FileNotFoundError:
+        problem = "not found"
+        if path.is_symlink():
+            problem = f"dangling symbolic link to {os.readlink(path)}"
+    except OSError as err:
+        problem = f"cannot be read: {err.strerror or type(err).__name__}"
+    if problem is not None:
+        raise DiceError(f"{problem} (expected {what})", path=path)
+    return path
 
 
 def read_json(path: str | Path) -> Any:

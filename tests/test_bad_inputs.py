@@ -91,7 +91,10 @@ def test_missing_movielens_archive_without_network(tmp_path, fails, monkeypatch)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     config = config_file(tmp_path, datasets={"ml": {"source": "ml1m"}})
     fails(["prepare", "--config", config, "--dataset", "ml", "--raw-dir", tmp_path / "raw",
-           "--out", tmp_path / "out"], "ml-1m.zip interrupted (URLError")  # fmt: skip
+           "--out", tmp_path / "out"], f"{tmp_path / 'raw' / 'ml1m' / 'ml-1m.zip'}: download of "
+          "https://files.grouplens.org/datasets/movielens/ml-1m.zip failed, no connection (URLError: "
+          "no network); no byte was received; run again when online, or place ml-1m.zip (md5 "
+          "c4d9eecfca2ab87c1945afe126590906) at this exact path yourself")  # fmt: skip
 
 
 def test_missing_parity_archive(tmp_path, fails):
@@ -159,25 +162,27 @@ def kaggle_files(tmp_path: Path, first: str) -> Path:
     raw = tmp_path / "raw" / "netflix"
     raw.mkdir(parents=True)
     for n in range(1, 5):
-        (raw / f"combined_data_{n}.txt").write_text(first if n == 1 else "")
+        (raw / f"combined_data_{n}.txt").write_text(first if n == 1 else f"{n}:\n7,5,2005-09-06\n")
     return tmp_path / "raw"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "no Netflix ratings found"),  # empty ratings files
-        ("1:\n12,five,2005-09-06\n", "malformed ratings (ValueError"),
-        ("1:\n12,5\n", "malformed rating line (expected user,rating,YYYY-MM-DD)"),
-        ("12,5,2005-09-06\n", "ratings before the first 'MOVIEID:' line"),
-        ("1:\n1.5,5,2005-09-06\n", "integer user value invalid (1.5)"),  # ids not integers
+        ("", "is empty (expected one of the 4 Kaggle Netflix files, all of which are needed)"),
+        ("1:\n", "holds no ratings; all 4 files are needed"),
+        ("1:\n12,five,2005-09-06\n", "line 2 '12,five,2005-09-06': rating 'five' is not a"),
+        ("1:\n12,5\n", "line 2 '12,5': 2 comma-separated fields; expected user,rating,YYYY-MM-DD"),
+        ("12,5,2005-09-06\n", "line 1 '12,5,2005-09-06': a rating before the first 'MOVIEID:'"),
+        ("1:\n1.5,5,2005-09-06\n", "line 2 '1.5,5,2005-09-06': user id '1.5' is not a"),
+        ("1:\n-12,5,2005-09-06\n", "line 2 '-12,5,2005-09-06': user id '-12' is not a"),
     ],
 )
 def test_malformed_or_empty_ratings_file(tmp_path, fails, text, message):
     raw = kaggle_files(tmp_path, text)
     config = config_file(tmp_path, datasets={"nf": {"source": "netflix"}})
     fails(["prepare", "--config", config, "--dataset", "nf", "--raw-dir", raw, "--out", tmp_path / "o"],
-          message)  # fmt: skip
+          f"{raw / 'netflix' / 'combined_data_1.txt'}: {message}")  # fmt: skip
 
 
 def test_a_dataset_the_filter_empties(tmp_path, fails):

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dice.data import datasets, synthetic
+from dice.data import datasets, netflix, synthetic
 from dice.data.datasets import COLUMNS, SOURCES, load_ratings, load_sources, parse_ratings_text
 from dice.errors import DiceError
 from dice.seeding import numpy_rng
@@ -164,8 +164,13 @@ def test_archive_with_wrong_checksum_or_missing_is_reported(tmp_path):
     with pytest.raises(DiceError, match="checksum mismatch"):  # the real pinned md5 differs
         load_ratings("ml1m", raw_dir=tmp_path)
     sources = sources_with(tmp_path, ml10m={"url": UNREACHABLE})
-    with pytest.raises(DiceError, match="interrupted"):
+    dest = tmp_path / "empty" / "ml-10m.zip"
+    with pytest.raises(DiceError) as err:
         load_ratings("ml10m", raw_dir=tmp_path / "empty", sources_file=sources)
+    assert str(err.value).startswith(f"{dest}: download of {UNREACHABLE} failed, no connection")
+    assert "no byte was received" in str(err.value)
+    md5 = load_sources()["ml10m"]["md5"]
+    assert str(err.value).endswith(f"place ml-10m.zip (md5 {md5}) at this exact path yourself")
 
 
 def test_truncated_zip_and_missing_member_are_one_line_errors(tmp_path):
@@ -286,11 +291,17 @@ def test_netflix_prize_archive(tmp_path):
 
 
 def test_netflix_kaggle_files_with_small_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "BLOCK_BYTES", 7)  # blocks split movies: the id must carry over
-    texts = [MOVIES[1], MOVIES[2] + "\n", "", "3:\n"]
+    monkeypatch.setattr(netflix, "BLOCK_BYTES", 7)  # blocks split movies: the id must carry over
+    # movie 2 continues in the third file (its id is repeated there); movie 3 has no ratings
+    first, second = MOVIES[2].split("13,")
+    texts = [MOVIES[1], first, "2:\n13," + second + "\n3:\n", "4:\n11,1,2000-01-01"]
     for number, text in enumerate(texts, start=1):
         (tmp_path / f"combined_data_{number}.txt").write_text(text)
-    pd.testing.assert_frame_equal(load_ratings("netflix", raw_dir=tmp_path), EXPECTED)
+    row = pd.DataFrame(
+        {"user": [11], "item": [4], "rating": [1.0], "timestamp": [stamp("2000-01-01")]}
+    )
+    expected = pd.concat([EXPECTED, row], ignore_index=True)
+    pd.testing.assert_frame_equal(load_ratings("netflix", raw_dir=tmp_path), expected)
 
 
 def test_netflix_missing_files_say_what_to_place_where(tmp_path):
@@ -327,18 +338,22 @@ def test_netflix_truncated_archive_is_one_line_error(tmp_path):
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("11,5,2005-09-06\n", "before the first 'MOVIEID:' line"),
-        ("1:\n11,5,2005-13-06\n", "invalid date"),
-        ("1:\n11,5\n", "expected user,rating,YYYY-MM-DD"),
-        ("1:\n11,5,2005-01-01,9\n", "Expected 5 fields"),
-        ("1:\n", "no Netflix ratings"),
+        (
+            "11,5,2005-09-06\n",
+            "line 1 '11,5,2005-09-06': a rating before the first 'MOVIEID:' line",
+        ),
+        ("1:\n11,5,2005-13-06\n", "line 2 '11,5,2005-13-06': invalid date '2005-13-06'"),
+        ("1:\n11,5\n", "line 2 '11,5': 2 comma-separated fields; expected user,rating,YYYY-MM-DD"),
+        ("1:\n11,5,2005-01-01,9\n", "line 2 '11,5,2005-01-01,9': 4 comma-separated fields"),
+        ("1:\n", "holds no ratings; all 4 files are needed"),
     ],
 )
 def test_netflix_malformed_text(tmp_path, text, problem):
     for number in range(1, 5):
-        (tmp_path / f"combined_data_{number}.txt").write_text(text if number == 1 else "")
-    with pytest.raises(DiceError, match=problem):
+        (tmp_path / f"combined_data_{number}.txt").write_text(text if number == 1 else MOVIES[2])
+    with pytest.raises(DiceError) as err:
         load_ratings("netflix", raw_dir=tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'combined_data_1.txt'}: {problem}")
 
 
 # --- the simulator ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 request, verifies the checksum and only then renames the file onto `dest`. A reader therefore
 never sees a half-written or wrong `dest`; an interrupted download resumes where it stopped.
 The GroupLens URLs and checksums used by the suite live in ``config/datasets.yaml`` (SPEC §1).
+When a download is impossible, every error says where to place the file by hand instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from dice.errors import DiceError
+from dice.io import readable_file
 
 CHUNK_BYTES = 1 << 20
 
@@ -80,16 +82,24 @@ def fetch(
             mismatch (the ``.part`` file is deleted, nothing is written at `dest`).
     """
     dest = Path(dest)
-    if dest.exists():
+    if os.path.lexists(dest):  # a placed or earlier download; a dangling link is an error too
+        readable_file(dest, what=f"the file downloaded from {url} or placed there by hand")
         problem = checksum_mismatch(dest, sha256=sha256, md5=md5)
         if problem is not None:
             raise DiceError(f"{problem}; delete the file to download it again", path=dest)
         return dest
+    place = _place_hint(dest, sha256=sha256, md5=md5)
     if not url.startswith(("http://", "https://")):
-        raise DiceError(f"cannot download {url!r}: only http(s) URLs are supported", path=dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+        raise DiceError(f"cannot download {url!r}: only http(s) URLs are supported; {place}",
+                        path=dest)  # fmt: skip
     part = dest.with_name(dest.name + ".part")
-    _download(url, part, timeout=timeout)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DiceError(f"cannot create its folder ({err.strerror})", path=dest) from None
+    if os.path.lexists(part):
+        readable_file(part, what=f"a partial download of {url}")
+    _download(url, part, timeout=timeout, place=place, dest=dest)
     problem = checksum_mismatch(part, sha256=sha256, md5=md5)
     if problem is not None:
         part.unlink()
@@ -98,11 +108,23 @@ def fetch(
     return dest
 
 
-def _download(url: str, part: Path, *, timeout: float) -> None:
-    """Append the rest of `url` to `part` (all of it when `part` is absent or empty)."""
+def _place_hint(dest: Path, *, sha256: str | None, md5: str | None) -> str:
+    """What the user can do instead of downloading: place the file at `dest` themselves."""
+    sums = [f"{name} {value}" for name, value in (("md5", md5), ("sha256", sha256)) if value]
+    checksum = f" ({', '.join(sums)})" if sums else ""
+    return f"place {dest.name}{checksum} at this exact path yourself"
+
+
+def _download(url: str, part: Path, *, timeout: float, place: str, dest: Path) -> None:
+    """Append the rest of `url` to `part` (all of it when `part` is absent or empty).
+
+    Failures are one-line errors naming `dest`: what happened (no connection, HTTP status,
+    how many bytes arrived and are kept in `part`) and what to do (run again, or `place`).
+    """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     request = urllib.request.Request(url, headers=headers)
+    response = None
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             offset = _resume_offset(response, offset, part)
@@ -113,20 +135,34 @@ def _download(url: str, part: Path, *, timeout: float) -> None:
         if err.code == 416 and offset:  # range starts at the end: the part is already complete
             return
         raise DiceError(
-            f"download of {url} failed: HTTP {err.code} {err.reason}", path=part
+            f"download of {url} failed: HTTP {err.code} {err.reason}; run again later, or {place}",
+            path=dest,
         ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        reason = getattr(err, "reason", None) or err
+        what = "no connection" if response is None else "interrupted"
         raise DiceError(
-            f"download of {url} interrupted ({type(err).__name__}: {err}); "
-            "run again to resume from the bytes received",
-            path=part,
+            f"download of {url} failed, {what} ({type(err).__name__}: {reason}); "
+            f"{_kept(part, offset)}, or {place}",
+            path=dest,
         ) from None
     size = part.stat().st_size
     if total is not None and size != total:
         raise DiceError(
-            f"download of {url} incomplete: {size} of {total} bytes; run again to resume",
-            path=part,
+            f"download of {url} incomplete ({size} of {total} bytes); {_kept(part, offset)}, "
+            f"or {place}",
+            path=dest,
         )
+
+
+def _kept(part: Path, offset: int) -> str:
+    """How many bytes `part` holds now (started at `offset`) and how to continue."""
+    size = part.stat().st_size if part.exists() else 0
+    if size == 0:
+        part.unlink(missing_ok=True)
+        return "no byte was received; run again when online"
+    received = f"{size - offset} bytes received" if size > offset else "no new byte received"
+    return f"{received}, {size} kept in {part.name}; run again to resume from them"
 
 
 def _resume_offset(response: http.client.HTTPResponse, offset: int, part: Path) -> int:

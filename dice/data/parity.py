@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ import scipy.sparse as sp
 
 from dice.data.interactions import PARTS, Interactions, Split
 from dice.errors import DiceError
+from dice.io import readable_file
 
 log = logging.getLogger("dice.parity")
 REPOSITORY = "https://github.com/tsinghua-fib-lab/DICE"
@@ -62,12 +64,13 @@ def read_parity_archive(path: str | Path) -> Split:
 def read_parity_archive_with_checks(path: str | Path) -> tuple[Split, dict]:
     """`read_parity_archive` plus how the shipped popularity arrays compare with the parts."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DiceError(
             "the authors' preprocessed archive is not here: place data/"
             f"{path.name} of {REPOSITORY} at this path",
             path=path,
         )
+    readable_file(path, what=f"the zip archive data/{path.name} of {REPOSITORY}")
     try:
         with zipfile.ZipFile(path) as bundle:
             members = _find_members(bundle, path)
@@ -143,7 +146,7 @@ def _popularity_check(
     """Whether a shipped popularity array equals the item count of `parts` (distinct users)."""
     try:
         shipped = np.load(io.BytesIO(bundle.read(member)), allow_pickle=False)
-    except ValueError as err:
+    except (ValueError, EOFError) as err:
         raise DiceError(f"{member} is not a numpy array ({err})", path=path) from None
     counts = sum(split.part(name).item_counts() for name in parts)
     matches = shipped.shape == counts.shape and bool(np.array_equal(shipped, counts))
