@@ -101,8 +101,6 @@ PRESETS: dict[str, dict[str, float | int]] = {
                          "activity_sigma": 0.6, "exposure_per_user": 250, "zipf_exponent": 0.75,
                          "conformity_mean": 1.0, "group_conformity_spread": 1.5},
 }  # fmt: skip
-#: Conformity strengths for a sweep (0 = no conformity: interest and exposure only).
-STRENGTHS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 
 
 def resolve_params(params: Mapping) -> SimulatorParams:
