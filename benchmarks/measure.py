@@ -76,13 +76,6 @@ def measure_group(split_dir: Path, config: Mapping, cells: Sequence[Mapping], *,
             for run, rec, ev in zip(runs, records, evals, strict=True)]  # fmt: skip
 
 
-def measure_cell(split_dir: Path, config: Mapping, *, method: str, backbone: str, profile: str,
-                 **options) -> dict:  # fmt: skip
-    """`measure_group` of one run (its peak memory is then its own)."""
-    cell = {"method": method, "backbone": backbone, "profile": profile}
-    return measure_group(split_dir, config, [cell], **options)[0]
-
-
 def _build(
     split: Split, config: Mapping, cell: Mapping, *, device: str, seed: int, sync: bool
 ) -> dict:

@@ -7,6 +7,7 @@ Targets (issue "benchmarks", official-code §4), checked on scale-1 cells:
 - ml10m-like, fast profile: MF and DICE-MF epochs < 10 s, LightGCN-DICE < 90 s, a full-ranking
   evaluation of all users < 5 s (MF cells), peak resident memory < 4 GiB (every cell).
 The faithful profile's optimiser share of the step time is reported, not judged.
+Generation (`benchmarks.generation`): the simulator's ml10m-like preset in < 30 CPU seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ BIG = "ml10m-like"
 EPOCH_LIMITS = {("mf", "none"): 10.0, ("mf", "dice"): 10.0, ("lightgcn", "dice"): 90.0}
 EVAL_LIMIT, MEMORY_LIMIT_MIB = 5.0, 4 * 1024.0
 KEY = ("dataset", "scale", "backbone", "method", "profile", "device", "threads", "variant")
+GENERATION_LIMITS = {"ml10m-like": 30.0}  # median process-CPU seconds per generation
 
 
 def cell_key(cell: Mapping) -> tuple:
@@ -56,6 +58,16 @@ def targets(cells: Sequence[Mapping]) -> list[dict]:
                              EVAL_LIMIT))  # fmt: skip
         rows.append(_row("peak resident MiB", where, cell["peak_rss_mib"], MEMORY_LIMIT_MIB))
     return rows
+
+
+def generation_key(row: Mapping) -> tuple:
+    return (row["preset"],)
+
+
+def generation_targets(rows: Sequence[Mapping]) -> list[dict]:
+    """Median CPU seconds of generating a preset, for the presets with a limit."""
+    return [_row("generation CPU seconds", r["preset"], r["cpu_seconds"], GENERATION_LIMITS[r["preset"]])
+            for r in rows if r["preset"] in GENERATION_LIMITS]  # fmt: skip
 
 
 def _without_dis(variant: str | None) -> str | None:
@@ -102,6 +114,12 @@ def markdown(results: Mapping, *, plot: str | None = None) -> str:
         lines += _cell_table(results["scaling"])
         if plot:
             lines += ["", f"![scaling]({plot})"]
+    if results.get("generation"):
+        lines += ["", "## Simulator generation (median over seeds)", "",
+                  "| preset | users | items | rows | seeds | wall s | CPU s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r['preset']} | {r['users']} | {r['items']} | {r['rows'][0]} | "
+                  f"{len(r['seeds'])} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} |"
+                  for r in sorted(results["generation"], key=generation_key)]  # fmt: skip
     if results.get("quality"):
         lines += ["", "## Fast vs faithful quality (test Recall@20, mean ± 95 % t-interval)", ""]
         lines += quality_table(results["quality"])

@@ -6,6 +6,7 @@ Usage (from the repository root; each command merges its cells into
     python -m benchmarks.run speed --datasets ml100k ml10m-like --profiles faithful fast
     python -m benchmarks.run scaling --scales 0.1 0.3 1 3 --methods none dice
     python -m benchmarks.run quality --datasets ml100k --seeds 0 1 2
+    python -m benchmarks.run generation --datasets ml10m-like --seeds 0 1 2
     python -m benchmarks.run report          # re-render the Markdown and the plot
 
 The methods of one (dataset, backbone, profile) run in one fresh Python process (``group``
@@ -42,6 +43,7 @@ DEFAULTS = {
                 "profiles": ["fast"]},
     "quality": {"datasets": ["ml100k", "ml100k-like"], "backbones": ["mf"],
                 "methods": ["none", "dice"], "profiles": ["faithful", "fast"]},
+    "generation": {"datasets": ["ml10m-like"]},
 }  # fmt: skip
 
 
@@ -69,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         results = _load(out, name)
         results["quality"] = quality_runs(args, config, root=ROOT, cache=out / "tmp")
         return _write(results, out, name)
+    if args.command == "generation":  # the simulator's presets, one generation per seed
+        from benchmarks.generation import measure_generation
+
+        rows = [measure_generation(preset, seeds=args.seeds) for preset in args.datasets]
+        return _merge(out, name, rows, section="generation")
     if args.command == "speed":
         cells = _grid(args, config, out, scales=[args.scale])
         return _merge(out, name, cells, section="cells")
@@ -148,20 +155,23 @@ def _run_group(args, config, folder: Path, backbone: str, profile: str, methods)
 def _load(out: Path, name: str) -> dict:
     path = out / f"{name}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    return {"name": name, "cells": [], "scaling": [], **results}
+    return {"name": name, "cells": [], "scaling": [], "generation": [], **results}
 
 
 def _merge(out: Path, name: str, cells: list[dict], *, section: str) -> int:
     results = _load(out, name)
-    fresh = {report.cell_key(c) for c in cells}
-    results[section] = [c for c in results[section] if report.cell_key(c) not in fresh] + cells
+    key = report.generation_key if section == "generation" else report.cell_key
+    fresh = {key(c) for c in cells}
+    results[section] = [c for c in results[section] if key(c) not in fresh] + cells
     return _write(results, out, name)
 
 
 def _write(results: dict, out: Path, name: str) -> int:
     results["machine"] = machine_info()
     results["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    results["targets"] = report.targets(results["cells"])
+    results["targets"] = report.targets(results["cells"]) + report.generation_targets(
+        results["generation"]
+    )
     plot = None
     if results.get("scaling"):
         plot = f"{name}-scaling.png"
@@ -192,7 +202,9 @@ def _variant(text: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("command", choices=("speed", "scaling", "quality", "report", "group"))
+    parser.add_argument(
+        "command", choices=("speed", "scaling", "quality", "generation", "report", "group")
+    )
     for option in ("datasets", "backbones", "methods", "profiles"):
         parser.add_argument(f"--{option}", nargs="+", default=None, help="see DEFAULTS")
     parser.add_argument("--scale", type=float, default=1.0, help="synthetic size multiplier")

@@ -58,6 +58,12 @@ def test_targets_are_ratios_to_bpr_and_absolute_limits() -> None:
     rows = report.targets([_cell("none", 4.0), _cell("dice", 6.0), _cell("dice-l1", 5.0),
                            _cell("dice", 100.0, backbone="lightgcn", sampling_share=0.2)])  # fmt: skip
     verdict = {(r["target"], r["where"]): r["pass"] for r in rows}
+    value = {(r["target"], r["where"]): r["value"] for r in rows}
+    assert value[("epoch / BPR epoch (dice)", "ml10m-like mf dice fast t2")] == 1.5
+    assert value[("epoch / BPR epoch (dice-l1)", "ml10m-like mf dice-l1 fast t2")] == 1.25
+    # per cell: sampling share; on ml10m-like fast: epoch (3 of 4 cells have a limit), MF
+    # evaluation (3 cells) and memory (4 cells); ratios: dice and dice-l1 on MF = 4+3+3+4+2
+    assert len(rows) == 16
     assert verdict[("epoch / BPR epoch (dice)", "ml10m-like mf dice fast t2")]
     assert not verdict[("epoch / BPR epoch (dice-l1)", "ml10m-like mf dice-l1 fast t2")]
     # no BPR cell on LightGCN: no ratio; 100 s > 90 s and 20 % sampling fail
@@ -75,14 +81,20 @@ def test_seed_interval_by_hand() -> None:
              "train_seconds_total": 1.0, "epochs": 5}
             for p, vals in (("faithful", (1.0, 2.0, 3.0)), ("fast", (5.0, 5.0, 5.0))) for v in vals]  # fmt: skip
     (row,) = compare(runs)
-    assert row["difference"] == 3.0 and row["within"] is (3.0 <= got["half_width"])
+    # faithful mean 2, fast mean 5 (s = 0, half-width 0): 3 > 4.302653 / √3 ≈ 2.484 → outside
+    assert (row["faithful"]["mean"], row["fast"]["mean"]) == (2.0, 5.0)
+    assert row["fast"]["half_width"] == 0.0
+    assert row["difference"] == 3.0 and row["relative"] == 1.5 and row["within"] is False
+    assert row["train_seconds"] == {"faithful": 1.0, "fast": 1.0}
+    assert row["epochs"] == {"faithful": [5, 5, 5], "fast": [5, 5, 5]}
+    assert np.isnan(interval([4.0])["half_width"])  # one seed: no interval
 
 
 def test_power_law_generator_is_distinct_and_sized() -> None:
     inter = power_law_interactions(n_users=300, n_items=1000, interactions=9000,
                                    rng=np.random.default_rng(0))  # fmt: skip
     assert len(np.unique(inter.keys())) == len(inter)  # no repeated (user, item)
-    assert inter.user_counts().min() >= MIN_CLICKS
+    assert np.bincount(inter.user, minlength=300).min() >= MIN_CLICKS
     assert 9000 - 300 < len(inter) <= 9000  # flooring loses < 1 click per user (no cap hit)
     counts = np.sort(inter.item_counts())[::-1]
     assert counts[:20].sum() > 2 * counts[-20:].sum()  # popularity is skewed
@@ -109,3 +121,23 @@ def test_variants_are_known_proposals_joined_by_plus() -> None:
     assert variant_parts("dis128+fused-adam") == {"dis128", "fused-adam"}
     with pytest.raises(ValueError, match="unknown variant"):
         variant_parts("fused-adam+sparse")
+
+
+def test_generation_target_is_judged_on_median_cpu_seconds() -> None:
+    rows = report.generation_targets([{"preset": "ml10m-like", "cpu_seconds": 29.5},
+                                      {"preset": "tiny", "cpu_seconds": 99.0}])  # fmt: skip
+    assert rows == [{"target": "generation CPU seconds", "where": "ml10m-like", "value": 29.5,
+                     "limit": 30.0, "pass": True}]  # fmt: skip
+    (slow,) = report.generation_targets([{"preset": "ml10m-like", "cpu_seconds": 30.0}])
+    assert slow["pass"] is False  # strictly under the limit
+
+
+def test_generation_command_records_each_preset_once(tmp_path) -> None:
+    argv = ["generation", "--datasets", "tiny", "--seeds", "0", "1", "--machine", "gen",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0 and main(argv) == 0  # a rerun replaces its row
+    (row,) = json.loads((tmp_path / "gen.json").read_text())["generation"]
+    assert (row["preset"], row["users"], row["items"], row["seeds"]) == ("tiny", 300, 200, [0, 1])
+    assert len(row["cpu_seconds_all"]) == 2 and row["cpu_seconds"] > 0
+    assert row["cpu_seconds"] == pytest.approx(sum(row["cpu_seconds_all"]) / 2)  # median of 2
+    assert "## Simulator generation" in (tmp_path / "gen.md").read_text()

@@ -54,3 +54,65 @@ def test_unknown_grid_key_is_an_error():
     config = {**CONFIG, "hpo": {"grids": {"dice": {"alpha": [0.1]}}}}
     with pytest.raises(DiceError, match="unknown key"):
         grid_points(config, "dice")
+
+
+# --- a hand-written grid and hand-written validation results -----------------------------------
+
+GRID = {"hpo": {"grids": {"dice": {"margin_up": [40.0, 20.0], "lr_dice": [0.01, 0.001, 0.1]}}}}
+# keys sorted (lr_dice < margin_up), values in their written order, the last key varying fastest
+GRID_POINTS = [
+    {"lr_dice": 0.01, "margin_up": 40.0},
+    {"lr_dice": 0.01, "margin_up": 20.0},
+    {"lr_dice": 0.001, "margin_up": 40.0},
+    {"lr_dice": 0.001, "margin_up": 20.0},
+    {"lr_dice": 0.1, "margin_up": 40.0},
+    {"lr_dice": 0.1, "margin_up": 20.0},
+]
+
+
+def test_grid_points_of_a_hand_written_grid():
+    assert grid_points(GRID, "dice") == GRID_POINTS
+    assert grid_points(GRID, "none") == [] and grid_points({}, "dice") == []
+
+
+def metric_files(tmp_path, values: list[dict]) -> list:
+    paths = []
+    for index, valid in enumerate(values):
+        paths.append(tmp_path / f"point{index}.json")
+        paths[-1].write_text(json.dumps({"valid": valid, "test": {"recall@50": 1.0}}))
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("values", "chosen", "chosen_by_recall20"),
+    [
+        ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 5, 0),  # the best is the last point
+        ([0.6, 0.5, 0.4, 0.3, 0.2, 0.1], 0, 5),  # ... the first point
+        ([0.2, 0.4, 0.1, 0.4, 0.4, 0.3], 1, 2),  # three-way tie: the first of them in grid order
+        ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0, 0),  # all equal
+    ],
+)
+def test_select_takes_the_best_validation_value_and_the_first_on_ties(
+    tmp_path, values, chosen, chosen_by_recall20
+):
+    # recall@20 = 1 - recall@50 ranks the points the other way; the test metric is ignored
+    files = metric_files(tmp_path, [{"recall@50": v, "recall@20": 1 - v} for v in values])
+    selection = select(GRID_POINTS, files, metric="recall@50")
+    assert selection["chosen"] == GRID_POINTS[chosen]
+    assert selection["metric"] == "valid recall@50"
+    assert [(p["overrides"], p["valid"]) for p in selection["points"]] == list(
+        zip(GRID_POINTS, values, strict=True)
+    )
+    by_other = select(GRID_POINTS, files, metric="recall@20")["chosen"]
+    assert by_other == GRID_POINTS[chosen_by_recall20]
+
+
+def test_select_with_a_missing_metric_is_a_one_line_error_naming_the_file(tmp_path):
+    files = metric_files(tmp_path, [{"recall@50": 0.1}, {"recall@20": 0.2}])
+    with pytest.raises(DiceError) as error:
+        select(GRID_POINTS[:2], files, metric="recall@50")
+    message = str(error.value)
+    assert message == f"{files[1]}: validation metric 'recall@50' is missing"
+    assert "\n" not in message
+    with pytest.raises(DiceError, match="no grid point to select from"):
+        select([], [], metric="recall@50")

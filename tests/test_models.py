@@ -4,6 +4,8 @@ and a planted-preference case ranked right after a short fit (STYLE.md principle
 from __future__ import annotations
 
 import io
+import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -67,8 +69,12 @@ def test_loss_is_finite_and_scores_have_the_right_shape(
 @pytest.mark.parametrize(("backbone", "method"), GRID)
 def test_state_dict_and_settings_round_trip(backbone, method, suite_config, small_split):
     settings = run_settings(suite_config, method=method, backbone=backbone)
-    _, model_cfg, _ = parse_run_settings(settings)
-    assert run_settings(suite_config, method=method, backbone=backbone) == settings
+    # settings -> JSON text (as a run folder stores them) -> configs -> settings again
+    parsed_method, model_cfg, train_cfg = parse_run_settings(json.loads(json.dumps(settings)))
+    assert (parsed_method, model_cfg.backbone) == (method, backbone)
+    assert {"method": parsed_method, "model": asdict(model_cfg), "train": asdict(train_cfg)} == (
+        settings
+    )
     model = build_model(model_cfg, small_split, generator=torch_generator(0, "init"))
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from dice.data.interactions import Interactions
+from dice.batches import EpochSampler
+from dice.data.interactions import Interactions, Split
 from dice.sampling import (
     ExclusionIndex,
     pnsm_fallback_rows,
@@ -421,3 +422,49 @@ def test_random_negatives_with_mask(data) -> None:
     assert np.array_equal(mask, pop[neg] > pop[items][:, None])
     assert not any(j in pos[u] for u, row in zip(users, neg.tolist(), strict=True) for j in row)
     assert all(len(set(row)) == 4 for row in neg.tolist())
+
+
+# --- EpochSampler: which positives a row's negatives avoid -----------------------------------
+
+
+def two_part_split() -> Split:
+    """7 items; user 0: normal {0, 1}, intervened {2, 3}; user 1: normal {2, 4}, intervened {0}."""
+
+    def part(users, items):
+        return Interactions(np.array(users), np.array(items), 2, 7)
+
+    return Split(part([0, 0, 1, 1], [0, 1, 2, 4]), part([0, 0, 1], [2, 3, 0]),
+                 part([0, 1], [5, 6]), part([0, 1], [6, 5]))  # fmt: skip
+
+
+# (exclusion, user, intervened row) -> the items its negatives may be: all 7 items minus the
+# user's positives of the row's own part (same_part) or of both training parts (all_train)
+ALLOWED = {
+    ("same_part", 0, False): {2, 3, 4, 5, 6},
+    ("same_part", 0, True): {0, 1, 4, 5, 6},
+    ("same_part", 1, False): {0, 1, 3, 5, 6},
+    ("same_part", 1, True): {1, 2, 3, 4, 5, 6},
+    ("all_train", 0, False): {4, 5, 6},
+    ("all_train", 0, True): {4, 5, 6},
+    ("all_train", 1, False): {1, 3, 5, 6},
+    ("all_train", 1, True): {1, 3, 5, 6},
+}
+
+
+@pytest.mark.parametrize("kind", ["uniform", "random", "pnsm"])
+@pytest.mark.parametrize(("exclusion", "k"), [("same_part", 5), ("all_train", 3)])
+def test_negative_exclusion_same_part_excludes_only_the_rows_own_part(kind, exclusion, k):
+    sampler = EpochSampler(two_part_split(), kind=kind, k=k, exclusion=exclusion)
+    rng, seen = np.random.default_rng(0), {}
+    for _ in range(30):
+        samples = sampler.sample(rng=rng, margin_up=0.0, pool=7)
+        assert samples.users.tolist() == [0, 0, 1, 1, 0, 0, 1]  # normal rows, then intervened
+        assert samples.pos.tolist() == [0, 1, 2, 4, 2, 3, 0]
+        assert samples.intervened.tolist() == [False] * 4 + [True] * 3
+        for user, flag, row in zip(samples.users, samples.intervened, samples.neg, strict=True):
+            allowed = ALLOWED[exclusion, int(user), bool(flag)]
+            assert set(row.tolist()) <= allowed, (user, flag, row)
+            seen.setdefault((int(user), bool(flag)), set()).update(row.tolist())
+    if kind != "pnsm":  # uniform over the allowed items: 30 epochs reach every one of them
+        assert seen == {(u, f): ALLOWED[exclusion, u, f] for u, f in seen}
+        assert len(seen) == 4

@@ -59,9 +59,6 @@ class Interactions:
         """Records per item (length ``n_items``): the popularity of each item in this data."""
         return np.bincount(self.item, minlength=self.n_items).astype(np.int64)
 
-    def user_counts(self) -> NDArray[np.int64]:
-        return np.bincount(self.user, minlength=self.n_users).astype(np.int64)
-
     def csr(self) -> sp.csr_matrix:
         """The (n_users, n_items) 0/1 matrix with sorted column indices per row."""
         data = np.ones(len(self), dtype=np.float32)

@@ -101,8 +101,6 @@ PRESETS: dict[str, dict[str, float | int]] = {
                          "activity_sigma": 0.6, "exposure_per_user": 250, "zipf_exponent": 0.75,
                          "conformity_mean": 1.0, "group_conformity_spread": 1.5},
 }  # fmt: skip
-#: Conformity strengths for a sweep (0 = no conformity: interest and exposure only).
-STRENGTHS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 
 
 def resolve_params(params: Mapping) -> SimulatorParams:
@@ -246,9 +244,8 @@ def conformity_strength(p: SimulatorParams, *, rng: np.random.Generator) -> NDAr
 
 
 def user_activity(p: SimulatorParams, *, rng: np.random.Generator) -> NDArray[np.int64]:
-    """Clicks per user: lognormal around `clicks_per_user`, within [min_clicks, exposure].
-
-    The users get the lognormal's quantiles at (k + 0.5) / n_users in a random order, so the
+    """Clicks per user: lognormal around `clicks_per_user`, within [min_clicks, exposure]; the
+    users get the lognormal's quantiles at (k + 0.5) / n_users in a random order, so the
     total number of clicks barely varies between seeds (the presets' size targets).
     """
     normal = stats.norm.ppf((rng.permutation(p.n_users) + 0.5) / p.n_users)
@@ -299,11 +296,8 @@ def counterfactual_clicks(
     Each user sees ``truth.exposure_per_user`` items drawn uniformly from the items not in
     `exclude` (pass the training matrix so that every click can be recommended), then clicks
     `per_user` of them by utility interest + noise, as `generate_with_truth` does without its
-    conformity term and popularity bias.
-
-    Returns:
-        int64 columns ``user``, ``item``, sorted; a user gets fewer clicks than `per_user` only
-        when fewer items are allowed.
+    conformity term and popularity bias. Returns int64 columns ``user``, ``item``, sorted; a
+    user gets fewer clicks than `per_user` only when fewer items are allowed.
     """
     n_users, n_items = truth.n_users, truth.n_items
     wanted = np.broadcast_to(np.asarray(per_user, np.int64), (n_users,))
@@ -333,8 +327,7 @@ def _allowed(exclude: sp.csr_matrix, span: NDArray[np.int64]) -> NDArray[np.bool
 def expose(
     inverse_weight: NDArray, n_users: int, size: int, *, rng: np.random.Generator
 ) -> NDArray[np.int64]:
-    """(n_users, size) item ids per row, drawn without replacement with probability ∝ weight.
-
+    """(n_users, size) item ids per row, drawn without replacement with probability ∝ weight:
     `inverse_weight` is 1 / weight, (n_items,) or (n_users, n_items); inf excludes an item. The
     `size` smallest Exp(1) / weight keys are a successive weighted draw (the exponential form
     of Gumbel-top-k), found with a linear-time partition; rows come back sorted by item id.
@@ -348,9 +341,8 @@ def expose(
 def gumbel_top_k(
     log_weights: NDArray, k: NDArray[np.int64], *, rng: np.random.Generator
 ) -> NDArray[np.bool_]:
-    """Per row, a mask of k[row] columns drawn without replacement with probability ∝ exp(weight).
-
-    Adding Gumbel noise to log weights and keeping the k largest realises successive
+    """Per row, a mask of k[row] columns drawn without replacement with probability ∝ exp(weight):
+    adding Gumbel noise to log weights and keeping the k largest realises successive
     sampling without replacement (the Gumbel-top-k trick), for all rows at once.
     """
     keys = log_weights + rng.gumbel(size=log_weights.shape)
