@@ -51,10 +51,6 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def markdown_files() -> list[Path]:
-    return [p for p in tracked_files() if p.suffix == ".md"]
-
-
 FENCE = re.compile(r"^(```|~~~)")
 
 
@@ -207,11 +203,16 @@ def doc_pages() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+INLINE_DICE = re.compile(r"`((?:python -m )?dice [^`]+)`")
+
+
 def shown_commands() -> list[tuple[str, list[str]]]:
-    """(page, tokens) of every simple command in the shell code blocks, `&&` chains split."""
+    """(page, tokens) of every simple command in the shell code blocks, `&&` chains split,
+    and of every `dice` command written inline (e.g. in the artefact table)."""
     commands = []
     for page in doc_pages():
-        _, blocks = split_fences(page.read_text(encoding="utf-8"))
+        prose, blocks = split_fences(page.read_text(encoding="utf-8"))
+        commands += [(page.name, m.split()) for m in INLINE_DICE.findall(prose)]
         for lang, body in blocks:
             if lang not in ("bash", "sh", "shell", "console"):
                 continue
