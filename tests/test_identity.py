@@ -150,3 +150,19 @@ def test_default_and_gpu_profiles_plan_without_cores(tmp_path):
         text = result.stdout + result.stderr
         assert result.returncode == 0, text[-2000:]
         assert "profiles/default" in text and "train" in text
+
+
+def test_dice_plan_prints_every_stage_and_its_folder(tmp_path, capsys):
+    from dice.cli import main
+
+    config = write(tmp_path, "tiny", TINY)
+    assert main(["plan", "--config", config]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    kinds = [kind for kind, _, _ in lines]
+    # 1 data set, 1 split, 1 grid search (ips-cnsr on mf), 3 methods x 1 backbone x 1 seed
+    assert [kinds.count(k) for k in ("data", "splits", "hpo", "runs")] == [1, 1, 1, 3]
+    for kind, name, folder in lines:
+        assert folder.startswith(f"results/{kind}/") and folder.endswith(f"/{name}")
+        assert re.fullmatch(r"[0-9a-f]{10}", folder.split("/")[2])
+    assert ["runs", "tiny/cap0.9-share0.1/mf/itempop/seed0"] in [line[:2] for line in lines]
+    assert main(["plan", "--config", config, "nothing"]) == 2
