@@ -59,18 +59,26 @@ def _setup(args: argparse.Namespace) -> None:
     )
 
 
-def _json_option(text: str, option: str) -> dict:
+def _json_option(text: str, option: str, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON object given on the command line, with `keys` present."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
         raise DiceError(f"{option} is not valid JSON ({err.msg})") from None
+    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise DiceError(f"{option} lacks {', '.join(missing)} (`dice plan --settings` shows them)")
+    return value
+
+
+DATA_KEYS = ("dataset", "entry", "preprocess", "seed")  # of dice.plan.data_stage's settings
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from dice.runs import prepare_dataset
 
     if args.settings:
-        settings = _json_option(args.settings, "--settings")
+        settings = _json_option(args.settings, "--settings", DATA_KEYS)
     elif args.config and args.dataset:
         from dice.config import load_config
         from dice.plan import data_stage
@@ -91,7 +99,7 @@ def cmd_split(args: argparse.Namespace) -> None:
     from dice.runs import split_dataset
 
     if args.settings:
-        options = _json_option(args.settings, "--settings")["split"]
+        options = _json_option(args.settings, "--settings", ("split",))["split"]
     elif args.config:
         from dice.config import load_config
         from dice.plan import split_options
@@ -124,7 +132,7 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
     from dice.hpo import select, write_selection
 
     if args.settings:
-        search = _json_option(args.settings, "--settings")
+        search = _json_option(args.settings, "--settings", ("grid", "metric"))
     elif args.config and args.method:
         from dice.config import load_config
         from dice.hpo import grid_points
@@ -142,7 +150,7 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     from dice.config import load_config
-    from dice.plan import Plan
+    from dice.plan import Plan, canonical
 
     plan = Plan(load_config(args.config))
     tables = {"data": plan.data, "splits": plan.splits, "hpo": plan.searches, "runs": plan.runs}
@@ -150,9 +158,10 @@ def cmd_plan(args: argparse.Namespace) -> None:
     if unknown:
         raise DiceError(f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(tables)}")
     for kind in args.kinds or list(tables):
-        for path in tables[kind]:
-            name = path.split("/", 1)[1]
-            print(f"{kind}\t{name}\tresults/{kind}/{path}")
+        for stage in tables[kind].values():
+            stage = getattr(stage, "stage", stage)  # a run: its Planned record
+            columns = [kind, stage.name, stage.dir]
+            print("\t".join([*columns, canonical(stage.settings)] if args.settings else columns))
 
 
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
@@ -224,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plan", help="a config's data, splits, grid searches and runs: their folders"
     )
     p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--settings", action="store_true", help="add each stage's settings (JSON)")
     p.add_argument("kinds", nargs="*", metavar="{data,splits,hpo,runs}",
                    help="only these (default: all); output: kind, name, folder (tab-separated)")  # fmt: skip
     p.set_defaults(func=cmd_plan)
