@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dice.config import split_id
 from dice.data import synthetic
 from dice.data.interactions import Interactions
 from dice.data.splits import check_disjoint, intervened_split
+from dice.plan import main_split, split_name
 from dice.seeding import numpy_rng
 
 #: DICE Table 1, Movielens-10M after the 5-star and > 10 records filters.
@@ -39,9 +39,9 @@ def split_dir(name: str, config: Mapping, *, root: Path, cache: Path, scale: flo
         cache: folder for splits built here.
         scale: size multiplier for synthetic data (1 for ML-100K).
     """
-    sid = split_id(config["split"])
-    if name == "ml100k":
-        workflow = root / "results" / "splits" / "ml100k" / sid
+    sid = split_name(config["split"])
+    if name == "ml100k" and name in config["datasets"]:
+        workflow = root / main_split(config, name).dir  # the workflow's own split, if made
         if (workflow / "meta.json").exists():
             return workflow
     out = cache / "splits" / f"{name}-{_kind(name)}-x{scale:g}" / sid

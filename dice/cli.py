@@ -59,28 +59,54 @@ def _setup(args: argparse.Namespace) -> None:
     )
 
 
+def _json_option(text: str, option: str, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON object given on the command line, with `keys` present."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DiceError(f"{option} is not valid JSON ({err.msg})") from None
+    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise DiceError(f"{option} lacks {', '.join(missing)} (`dice plan --settings` shows them)")
+    return value
+
+
+DATA_KEYS = ("dataset", "entry", "preprocess", "seed")  # of dice.plan.data_stage's settings
+
+
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from dice.config import load_config
     from dice.runs import prepare_dataset
 
-    config = load_config(args.config)
-    if args.dataset not in config["datasets"]:
-        raise DiceError(f"unknown dataset {args.dataset!r}; the config defines: {', '.join(config['datasets'])}",
-                        path=args.config)  # fmt: skip
-    stats = prepare_dataset(args.dataset, config["datasets"][args.dataset], config["preprocess"],
-                            raw_dir=args.raw_dir, out=args.out, seed=config["split"]["seed"])  # fmt: skip
+    if args.settings:
+        settings = _json_option(args.settings, "--settings", DATA_KEYS)
+    elif args.config and args.dataset:
+        from dice.config import load_config
+        from dice.plan import data_stage
+
+        config = load_config(args.config)
+        if args.dataset not in config["datasets"]:
+            raise DiceError(f"unknown dataset {args.dataset!r}; the config defines: "
+                            f"{', '.join(config['datasets'])}", path=args.config)  # fmt: skip
+        settings = data_stage(config, args.dataset).settings
+    else:
+        raise DiceError("give --settings JSON, or --config with --dataset")
+    stats = prepare_dataset(settings["dataset"], settings["entry"], settings["preprocess"],
+                            raw_dir=args.raw_dir, out=args.out, seed=settings["seed"])  # fmt: skip
     print(json.dumps(stats))
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from dice.config import load_config
     from dice.runs import split_dataset
 
-    options = dict(load_config(args.config)["split"])
-    if args.cap is not None:
-        options["cap"] = args.cap
-    if args.share is not None:
-        options["intervened_train_share"] = args.share
+    if args.settings:
+        options = _json_option(args.settings, "--settings", ("split",))["split"]
+    elif args.config:
+        from dice.config import load_config
+        from dice.plan import split_options
+
+        options = split_options(load_config(args.config), cap=args.cap, share=args.share)
+    else:
+        raise DiceError("give --settings JSON, or --config")
     stats = split_dataset(args.data, options, out=args.out)
     print(json.dumps({k: stats[k] for k in ("users", "items", "interactions", "entropy")}))
 
@@ -103,18 +129,39 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_hpo_select(args: argparse.Namespace) -> None:
-    from dice.config import load_config
-    from dice.hpo import grid_points, select, write_selection
+    from dice.hpo import select, write_selection
 
-    config = load_config(args.config)
-    points = grid_points(config, args.method)
-    if len(points) != len(args.metrics):
-        raise DiceError(
-            f"{len(args.metrics)} metrics files for {len(points)} grid points of {args.method!r}"
-        )
-    selection = select(points, args.metrics, metric=config["hpo"]["metric"])
+    if args.settings:
+        search = _json_option(args.settings, "--settings", ("grid", "metric"))
+    elif args.config and args.method:
+        from dice.config import load_config
+        from dice.hpo import grid_points
+
+        config = load_config(args.config)
+        search = {"grid": grid_points(config, args.method), "metric": config["hpo"]["metric"]}
+    else:
+        raise DiceError("give --settings JSON (the grid search's), or --config with --method")
+    if len(search["grid"]) != len(args.metrics):
+        raise DiceError(f"{len(args.metrics)} metrics files for {len(search['grid'])} grid points")
+    selection = select(search["grid"], args.metrics, metric=search["metric"])
     write_selection(args.out, selection)
     print(json.dumps(selection["chosen"]))
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from dice.config import load_config
+    from dice.plan import Plan, canonical
+
+    plan = Plan(load_config(args.config))
+    tables = {"data": plan.data, "splits": plan.splits, "hpo": plan.searches, "runs": plan.runs}
+    unknown = sorted(set(args.kinds) - set(tables))
+    if unknown:
+        raise DiceError(f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(tables)}")
+    for kind in args.kinds or list(tables):
+        for stage in tables[kind].values():
+            stage = getattr(stage, "stage", stage)  # a run: its Planned record
+            columns = [kind, stage.name, stage.dir]
+            print("\t".join([*columns, canonical(stage.settings)] if args.settings else columns))
 
 
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
@@ -127,14 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="raw ratings → filtered, reindexed interactions")
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--settings", help="the data's resolved settings (JSON), as the workflow passes")
+    p.add_argument("--config", type=Path, help="config file (with --dataset)")
+    p.add_argument("--dataset")
     p.add_argument("--raw-dir", type=Path, default=Path("resources/raw"))
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("split", help="interactions → intervened split (4 Parquet parts + stats)")
-    p.add_argument("--config", type=Path, required=True)
+    p.add_argument(
+        "--settings", help="the split's resolved settings (JSON), as the workflow passes"
+    )
+    p.add_argument("--config", type=Path, help="config file (its split section)")
     p.add_argument("--data", type=Path, required=True, help="folder written by `dice prepare`")
     p.add_argument("--cap", type=float, help="override split.cap")
     p.add_argument("--share", type=float, help="override split.intervened_train_share")
@@ -172,10 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "metrics", type=Path, nargs="+", help="metrics.json of each point, in grid order"
     )
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument("--method", required=True)
+    p.add_argument("--settings", help="the grid search's settings (JSON: grid, metric)")
+    p.add_argument("--config", type=Path, help="config file (with --method)")
+    p.add_argument("--method")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_hpo_select)
+
+    p = sub.add_parser(
+        "plan", help="a config's data, splits, grid searches and runs: their folders"
+    )
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--settings", action="store_true", help="add each stage's settings (JSON)")
+    p.add_argument("kinds", nargs="*", metavar="{data,splits,hpo,runs}",
+                   help="only these (default: all); output: kind, name, folder (tab-separated)")  # fmt: skip
+    p.set_defaults(func=cmd_plan)
 
     import importlib
 

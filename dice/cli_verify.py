@@ -56,22 +56,9 @@ def cmd_verify_paper(args: argparse.Namespace) -> None:
 
 
 def cmd_import_split(args: argparse.Namespace) -> None:
-    from dice.data.download import file_digest
-    from dice.data.parity import read_parity_archive_with_checks
-    from dice.data.splits import split_statistics
-    from dice.guards import check_split, check_test_coverage
-    from dice.io import write_json
+    from dice.runs import import_parity_split
 
-    if (args.out / "meta.json").exists() and not args.force:
-        raise DiceError("a split is already here; pass --force to replace it", path=args.out)
-    split, checks = read_parity_archive_with_checks(args.archive)
-    check_split(split)
-    check_test_coverage(split)
-    meta = {"source": "parity", "archive": str(args.archive),
-            "archive_sha256": file_digest(args.archive, "sha256"), "popularity_checks": checks}  # fmt: skip
-    stats = split_statistics(split)
-    split.save(args.out, meta=meta)
-    write_json(args.out / "stats.json", stats)
+    stats = import_parity_split(args.archive, out=args.out, force=args.force)
     print(json.dumps({k: stats[k] for k in ("users", "items", "interactions", "entropy")}))
 
 

@@ -246,72 +246,15 @@ def parse_run_settings(settings: Mapping) -> tuple[str, ModelConfig, TrainConfig
     )
 
 
-def split_id(split: Mapping) -> str:
-    """The folder name of a split: its cap and intervened-train share (the studied knobs)."""
-    return f"cap{split['cap']:g}-share{split['intervened_train_share']:g}"
+# The plan of a config (its runs, splits and their folders) lives in dice.plan; these names are
+# served from there while callers move over.
+_MOVED = ("split_id", "RUN_KEYS", "main_runs", "study_runs", "all_runs", "PARITY_SOURCES",
+          "PARITY_SPLIT", "main_split_id", "run_dir")  # fmt: skip
 
 
-RUN_KEYS = ("dataset", "split", "backbone", "method", "seed")
+def __getattr__(name: str):
+    if name in _MOVED:
+        import dice.plan
 
-
-def main_runs(config: Mapping) -> list[dict]:
-    """The main grid (Table 2): datasets × main split × backbones × methods × seeds."""
-    return _grid(config, {"methods": config["methods"]})
-
-
-def study_runs(config: Mapping, name: str) -> list[dict]:
-    """The runs of one study (see config `studies`)."""
-    if name not in config["studies"]:
-        raise DiceError(
-            f"unknown study {name!r}; the config defines: {', '.join(config['studies'])}"
-        )
-    return _grid(config, config["studies"][name])
-
-
-def all_runs(config: Mapping) -> list[dict]:
-    """Every run the config asks for (main grid and studies), without repeats, in order."""
-    seen: dict[tuple, dict] = {}
-    for run in [*main_runs(config), *(r for s in config["studies"] for r in study_runs(config, s))]:
-        seen.setdefault(tuple(run[k] for k in RUN_KEYS), run)
-    return list(seen.values())
-
-
-PARITY_SOURCES = ("dice-ml10m", "dice-netflix")  # the authors' released splits, read as-is
-PARITY_SPLIT = "parity"
-
-
-def main_split_id(config: Mapping, dataset: str) -> str:
-    """The split a dataset's main grid uses: the config's split, or the authors' own one."""
-    if config["datasets"][dataset]["source"] in PARITY_SOURCES:
-        return PARITY_SPLIT
-    return split_id(config["split"])
-
-
-def _splits(config: Mapping, study: Mapping, dataset: str) -> list[tuple[str, float]]:
-    """(split id, intervened-train share) of each split a study runs on `dataset`."""
-    split = config["split"]
-    if config["datasets"][dataset]["source"] in PARITY_SOURCES:
-        return [(PARITY_SPLIT, split["intervened_train_share"])]  # fixed by the archive
-    return [(split_id({"cap": cap, "intervened_train_share": share}), share)
-            for cap in study.get("caps", [split["cap"]])
-            for share in study.get("shares", [split["intervened_train_share"]])]  # fmt: skip
-
-
-def _grid(config: Mapping, study: Mapping) -> list[dict]:
-    runs = []
-    default = [name for name, d in config["datasets"].items() if d.get("main_grid", True)]
-    for dataset in study.get("datasets", default):
-        for sid, share in _splits(config, study, dataset):
-            for backbone in study.get("backbones", config["backbones"]):
-                for method in study.get("methods", config["methods"]):
-                    if share == 0 and objective_of(config, method) == "cause":
-                        continue  # CausE needs intervened training data (DICE §4.5)
-                    for seed in study.get("seeds", config["seeds"]):
-                        runs.append({"dataset": dataset, "split": sid, "backbone": backbone,
-                                     "method": method, "seed": seed})  # fmt: skip
-    return runs
-
-
-def run_dir(run: Mapping, root: str = "results/runs") -> str:
-    """The folder of a run: results/runs/{dataset}/{split}/{backbone}/{method}/seed{seed}."""
-    return f"{root}/{run['dataset']}/{run['split']}/{run['backbone']}/{run['method']}/seed{run['seed']}"
+        return getattr(dice.plan, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

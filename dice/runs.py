@@ -89,6 +89,25 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
     return stats
 
 
+def import_parity_split(archive: Path, *, out: Path, force: bool = False) -> dict:
+    """The authors' released split (``ml10m.zip``/``netflix.zip``) → a split folder `out`."""
+    from dice.data.download import file_digest
+    from dice.data.parity import read_parity_archive_with_checks
+    from dice.guards import check_split
+
+    if (Path(out) / "meta.json").exists() and not force:
+        raise DiceError("a split is already here; pass --force to replace it", path=out)
+    split, checks = read_parity_archive_with_checks(archive)
+    check_split(split)
+    check_test_coverage(split)
+    meta = {"source": "parity", "archive": str(archive),
+            "archive_sha256": file_digest(archive, "sha256"), "popularity_checks": checks}  # fmt: skip
+    stats = split_statistics(split)
+    split.save(Path(out), meta=meta)
+    write_json(Path(out) / "stats.json", stats)
+    return stats
+
+
 def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, device: str = "cpu",
               force: bool = False, progress: bool | None = None) -> dict:  # fmt: skip
     """Train one (split, backbone, method, seed) run; resumable from `out/checkpoint.pt`."""

@@ -27,9 +27,10 @@ import pandas as pd
 import torch
 import yaml
 
-from dice.config import all_runs, load_config, main_runs, run_dir
+from dice.config import load_config
 from dice.errors import DiceError
 from dice.io import read_json
+from dice.plan import all_runs, main_runs, run_dir
 
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce

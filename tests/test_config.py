@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dice.config import (
-    all_runs,
-    load_config,
-    main_runs,
-    run_settings,
-    split_id,
-    study_runs,
-    validate_config,
-)
+from dice.config import load_config, run_settings, validate_config
 from dice.errors import DiceError
+from dice.plan import all_runs, main_runs, split_id, study_runs
 from tests.conftest import ROOT
 
 MINIMAL = {"datasets": {"toy": {"source": "synthetic", "preset": "tiny"}}}

@@ -10,8 +10,9 @@ import pytest
 import torch
 import yaml
 
-from dice.config import all_runs, load_config, run_dir, run_settings
+from dice.config import load_config, run_settings
 from dice.io import read_json, write_json
+from dice.plan import all_runs, run_dir
 from dice.runs import evaluate_run, train_run
 from dice.verify import DEFAULT_TOLERANCES, band, flatten_metrics, record, verify
 

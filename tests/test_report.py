@@ -176,10 +176,23 @@ def test_table_command_writes_csv_markdown_latex(tmp_path, table2_runs, capsys):
     assert "nowhere" in capsys.readouterr().err
 
 
+def place_as_planned(root: Path, config: Path) -> None:
+    """Move run folders written at runs/<run name> to the folder the config's plan gives them."""
+    from dice.config import load_config
+    from dice.plan import all_runs, run_name
+
+    for run in all_runs(load_config(config)):
+        written, planned = root / "runs" / run_name(run), root / "runs" / run["dir"]
+        if written.exists():
+            planned.parent.mkdir(parents=True, exist_ok=True)
+            written.rename(planned)
+
+
 def test_runs_from_config_missing_run_named(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(MINI_CONFIG)
     write_run(tmp_path, "dice", 0, 0.2, dataset="toy", per_user=DICE_USERS)
+    place_as_planned(tmp_path, config)
     code = main(["table3", "--config", str(config), "--dataset", "toy",
                  "--runs-root", str(tmp_path / "runs"), "--out-dir", str(tmp_path)])  # fmt: skip
     err = capsys.readouterr().err
@@ -324,6 +337,7 @@ def test_table3_command_takes_runs_from_the_config(tmp_path, capsys):
     for seed, (pnsm, rand) in enumerate([(0.2, 0.1), (0.3, 0.15)]):
         write_run(tmp_path, "dice", seed, pnsm, dataset="toy", per_user=DICE_USERS)
         write_run(tmp_path, "dice-random", seed, rand, dataset="toy", per_user=IPS_USERS)
+    place_as_planned(tmp_path, config)
     out = tmp_path / "tables"
     args = ["--config", str(config), "--runs-root", str(tmp_path / "runs"), "--out-dir", str(out)]
     assert main(["table3", *args, "--dataset", "toy"]) == 0

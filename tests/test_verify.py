@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 import dice.cli
-from dice.config import all_runs, load_config, run_dir
+from dice.config import load_config
 from dice.errors import DiceError
 from dice.io import read_json, write_json
+from dice.plan import all_runs, run_dir
 from dice.verify import (
     DEFAULT_TOLERANCES,
     band,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
+SNAKEFILE = ROOT / "Snakefile"  # includes workflow/Snakefile; profiles/default beside it
 SMOKE = ROOT / "config" / "smoke.yaml"
 
 
@@ -55,7 +55,7 @@ def test_a_misspelled_config_key_stops_the_workflow_with_one_line(tmp_path):
 def test_smoke_configuration_runs_end_to_end(tmp_path):
     result = snakemake("all", "--cores", "2", "--configfile", str(SMOKE), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "results" / "tables" / "table2.csv")
+    table = pd.read_csv(tmp_path / "results" / "smoke" / "tables" / "table2.csv")
     assert set(table["method"]) == {
         "none",
         "ips",
@@ -67,7 +67,7 @@ def test_smoke_configuration_runs_end_to_end(tmp_path):
         "itempop",
     }
     assert set(table["backbone"]) == {"mf", "lightgcn"}
-    runs = list((tmp_path / "results" / "runs").glob("*/*/*/*/seed0"))
+    runs = list((tmp_path / "results" / "runs").glob("*/*/*/*/*/seed0"))
     assert len(runs) == 16
     for run in runs:
         for name in ("metrics.json", "topk.parquet", "run.json", "per_user.parquet"):

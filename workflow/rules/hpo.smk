@@ -1,26 +1,28 @@
 # Grid search (DICE §4.1 "tuned by grid search"): one job per grid point, then a selection.
-HPO_RUNS = "results/hpo/runs/{dataset}/{backbone}/{method}/p{point}"
+# results/hpo/<id>/<dataset>/<split>/<backbone>/<method>/p<i>: one point (its own id);
+# results/hpo/<id>/<dataset>/<split>/<backbone>/<method>/selection.json: the search's choice.
+POINT = "results/hpo/{point}"
 
 
 rule hpo_point:
     input:
-        unpack(main_split_inputs),
+        unpack(point_inputs),
     output:
-        model=f"{HPO_RUNS}/model.pt",
-        metrics=f"{HPO_RUNS}/metrics.json",
+        model=f"{POINT}/model.pt",
+        metrics=f"{POINT}/metrics.json",
     log:
-        "results/logs/hpo/{dataset}/{backbone}/{method}/p{point}.log",
+        "results/logs/hpo/{point}.log",
     benchmark:
-        "results/benchmarks/hpo/{dataset}/{backbone}/{method}/p{point}.tsv"
+        "results/benchmarks/hpo/{point}.tsv"
     conda:
         "../../envs/dice.yaml"
     threads: 1
     params:
-        settings=point_settings_json,
+        settings=settings_of("points", "point", "settings"),
         context=point_context_json,
-        seed=config["hpo"]["seed"],
-        split=folder_of_input,
-        out=folder_of_output,
+        seed=point_seed,
+        split=point_split_dir,
+        out=folder_of("model"),
     shell:
         "(python -m dice train --split {params.split} --settings {params.settings:q} "
         "--seed {params.seed} --out {params.out} --threads {threads} --force && "
@@ -31,15 +33,15 @@ rule hpo_point:
 
 rule hpo_select:
     input:
-        hpo_point_metrics,
+        search_points,
     output:
-        "results/hpo/{dataset}/{backbone}/{method}.json",
+        "results/hpo/{search}/selection.json",
     log:
-        "results/logs/hpo/{dataset}/{backbone}/{method}.select.log",
+        "results/logs/hpo/{search}.select.log",
     conda:
         "../../envs/dice.yaml"
     params:
-        config=config_path(),
+        settings=settings_of("searches", "search"),
     shell:
-        "python -m dice hpo-select {input} --config {params.config} "
-        "--method {wildcards.method} --out {output} > {log} 2>&1"
+        "python -m dice hpo-select {input} --settings {params.settings:q} --out {output} "
+        "> {log} 2>&1"

@@ -1,4 +1,5 @@
-# Tables and figures of the paper (SPEC §5): one rule per artefact kind, the dataset as wildcard.
+# Tables and figures of the paper: one rule per artefact kind, the dataset as wildcard, written
+# into this config's own folder (results/<config name>/tables, figures).
 # Each rule lists exactly the result files its artefact reads, so deleting one artefact reruns
 # only its rule, and calls `python -m dice <artefact>`. Outputs marked report(...) make up the
 # HTML report (`snakemake --report report.html`), each with a caption from workflow/report/.
@@ -7,13 +8,15 @@ rule table1:
         stats=main_split_stats(),
         paper=PAPER,
     output:
-        **table_outputs("results/tables/table1", "../report/table1.rst"),
+        **table_outputs(f"{TABLES_DIR}/table1", "../report/table1.rst"),
     log:
-        "results/logs/report/table1.log",
+        f"{REPORT}/logs/table1.log",
     conda:
         REPORT_ENV
+    params:
+        tables=folder_of("csv"),
     shell:
-        "python -m dice table1 {input.stats} --paper {input.paper} --out-dir results/tables > {log} 2>&1"
+        "python -m dice table1 {input.stats} --paper {input.paper} --out-dir {params.tables} > {log} 2>&1"
 
 
 rule table2:
@@ -22,9 +25,9 @@ rule table2:
         per_user=run_files(main_runs(config), "per_user.parquet"),
         paper=PAPER,
     output:
-        **table_outputs("results/tables/table2", "../report/table2.rst"),
+        **table_outputs(f"{TABLES_DIR}/table2", "../report/table2.rst"),
     log:
-        "results/logs/report/table2.log",
+        f"{REPORT}/logs/table2.log",
     conda:
         REPORT_ENV
     shell:
@@ -38,14 +41,16 @@ rule table3:
         per_user=runs_of("table3", "per_user.parquet"),
         paper=PAPER,
     output:
-        **table_outputs("results/tables/table3_{dataset}", "../report/table3.rst"),
+        **table_outputs(f"{TABLES_DIR}/table3_{{dataset}}", "../report/table3.rst"),
     log:
-        "results/logs/report/table3_{dataset}.log",
+        f"{REPORT}/logs/table3_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        tables=folder_of("csv"),
     shell:
         "python -m dice table3 {input.metrics} --dataset {wildcards.dataset} --paper {input.paper} "
-        "--out-dir results/tables > {log} 2>&1"
+        "--out-dir {params.tables} > {log} 2>&1"
 
 
 rule discrepancy:
@@ -54,15 +59,17 @@ rule discrepancy:
         paper=PAPER,
     output:
         **table_outputs(
-            "results/tables/discrepancy_{dataset}", "../report/discrepancy.rst"
+            f"{TABLES_DIR}/discrepancy_{{dataset}}", "../report/discrepancy.rst"
         ),
     log:
-        "results/logs/report/discrepancy_{dataset}.log",
+        f"{REPORT}/logs/discrepancy_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        tables=folder_of("csv"),
     shell:
         "python -m dice discrepancy {input.metrics} --dataset {wildcards.dataset} "
-        "--paper {input.paper} --out-dir results/tables > {log} 2>&1"
+        "--paper {input.paper} --out-dir {params.tables} > {log} 2>&1"
 
 
 rule popularity_bias:
@@ -72,15 +79,19 @@ rule popularity_bias:
         split=main_split_files,
     output:
         **table_outputs(
-            "results/tables/popularity_bias_{dataset}", "../report/popularity_bias.rst"
+            f"{TABLES_DIR}/popularity_bias_{{dataset}}",
+            "../report/popularity_bias.rst",
         ),
     log:
-        "results/logs/report/popularity_bias_{dataset}.log",
+        f"{REPORT}/logs/popularity_bias_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        tables=folder_of("csv"),
+        splits=main_splits_root,
     shell:
         "python -m dice popularity-bias {input.metrics} --dataset {wildcards.dataset} "
-        "--splits results/splits --out-dir results/tables > {log} 2>&1"
+        "--splits {params.splits} --out-dir {params.tables} > {log} 2>&1"
 
 
 rule fig4_bias:
@@ -89,12 +100,14 @@ rule fig4_bias:
     output:
         **figure_outputs("fig4_bias"),
     log:
-        "results/logs/report/fig4_bias_{dataset}.log",
+        f"{REPORT}/logs/fig4_bias_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
     shell:
         "python -m dice figure fig4_bias {input.metrics} --dataset {wildcards.dataset} "
-        "--out-dir results/figures > {log} 2>&1"
+        "--out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig5a_iou:
@@ -104,12 +117,14 @@ rule fig5a_iou:
     output:
         **figure_outputs("fig5a_iou"),
     log:
-        "results/logs/report/fig5a_iou_{dataset}.log",
+        f"{REPORT}/logs/fig5a_iou_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
     shell:
         "python -m dice figure fig5a_iou {input.metrics} --dataset {wildcards.dataset} "
-        "--out-dir results/figures > {log} 2>&1"
+        "--out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig5b_tsne:
@@ -118,11 +133,14 @@ rule fig5b_tsne:
     output:
         **figure_outputs("fig5b_tsne"),
     log:
-        "results/logs/report/fig5b_tsne_{dataset}.log",
+        f"{REPORT}/logs/fig5b_tsne_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
+        splits=tsne_splits_root("fig5b_tsne", ["dice"]),
     shell:
-        "python -m dice figure fig5b_tsne {input.metrics} --dataset {wildcards.dataset} --splits results/splits --out-dir results/figures > {log} 2>&1"
+        "python -m dice figure fig5b_tsne {input.metrics} --dataset {wildcards.dataset} --splits {params.splits} --out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig6_caps:
@@ -131,12 +149,14 @@ rule fig6_caps:
     output:
         **figure_outputs("fig6_caps"),
     log:
-        "results/logs/report/fig6_caps_{dataset}.log",
+        f"{REPORT}/logs/fig6_caps_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
     shell:
         "python -m dice figure fig6_caps {input.metrics} --dataset {wildcards.dataset} "
-        "--out-dir results/figures > {log} 2>&1"
+        "--out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig7_conformity:
@@ -145,11 +165,14 @@ rule fig7_conformity:
     output:
         **figure_outputs("fig7_conformity"),
     log:
-        "results/logs/report/fig7_conformity_{dataset}.log",
+        f"{REPORT}/logs/fig7_conformity_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
+        splits=tsne_splits_root("fig7_conformity", ["dice", "dice-nocon"]),
     shell:
-        "python -m dice figure fig7_conformity {input.metrics} --dataset {wildcards.dataset} --splits results/splits --out-dir results/figures > {log} 2>&1"
+        "python -m dice figure fig7_conformity {input.metrics} --dataset {wildcards.dataset} --splits {params.splits} --out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig8a_curriculum:
@@ -158,12 +181,14 @@ rule fig8a_curriculum:
     output:
         **figure_outputs("fig8a_curriculum"),
     log:
-        "results/logs/report/fig8a_curriculum_{dataset}.log",
+        f"{REPORT}/logs/fig8a_curriculum_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
     shell:
         "python -m dice figure fig8a_curriculum {input.metrics} --dataset {wildcards.dataset} "
-        "--out-dir results/figures > {log} 2>&1"
+        "--out-dir {params.figures} > {log} 2>&1"
 
 
 rule fig8b_shares:
@@ -172,12 +197,14 @@ rule fig8b_shares:
     output:
         **figure_outputs("fig8b_shares"),
     log:
-        "results/logs/report/fig8b_shares_{dataset}.log",
+        f"{REPORT}/logs/fig8b_shares_{{dataset}}.log",
     conda:
         REPORT_ENV
+    params:
+        figures=folder_of("pdf"),
     shell:
         "python -m dice figure fig8b_shares {input.metrics} --dataset {wildcards.dataset} "
-        "--out-dir results/figures > {log} 2>&1"
+        "--out-dir {params.figures} > {log} 2>&1"
 
 
 rule disentanglement:
@@ -185,20 +212,22 @@ rule disentanglement:
         study_metrics("disentanglement"),
     output:
         **table_outputs(
-            "results/tables/disentanglement", "../report/disentanglement.rst"
+            f"{TABLES_DIR}/disentanglement", "../report/disentanglement.rst"
         ),
-        pdf="results/figures/disentanglement.pdf",
+        pdf=f"{FIGURES_DIR}/disentanglement.pdf",
         png=report(
-            "results/figures/disentanglement.png",
+            f"{FIGURES_DIR}/disentanglement.png",
             caption="../report/disentanglement.rst",
             category="Figures",
         ),
     log:
-        "results/logs/report/disentanglement.log",
+        f"{REPORT}/logs/disentanglement.log",
     conda:
         REPORT_ENV
     params:
+        tables=folder_of("csv"),
+        figures=folder_of("pdf"),
         strengths=conformity_strengths_json,
     shell:
         "python -m dice disentanglement {input} --strengths {params.strengths:q} "
-        "--out-dir results/tables --figures-dir results/figures > {log} 2>&1"
+        "--out-dir {params.tables} --figures-dir {params.figures} > {log} 2>&1"

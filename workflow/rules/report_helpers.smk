@@ -1,12 +1,14 @@
 # Helpers of the report rules: which runs each artefact reads, and its output files.
-from dice.cli_report import STUDY
+import json
 
-# The paper's numbers ship with the workflow (not with a run folder).
-PAPER = os.path.join(workflow.basedir, "..", "config", "paper_results.yaml")
+from dice.cli_report import PAPER, STUDY  # PAPER: config/paper_results.yaml
+
 REPORT_ENV = "../../envs/report.yaml"
 TABLE_FILES = (".csv", ".md", ".tex", ".html")
 FIGURE_FILES = (".pdf", ".png", ".csv")
 DATASET_TABLES = ("table3", "discrepancy", "popularity_bias")
+TABLES_DIR = f"{REPORT}/tables"
+FIGURES_DIR = f"{REPORT}/figures"
 FIGURES = tuple(name for name in STUDY if name.startswith("fig"))
 
 
@@ -35,28 +37,54 @@ def shown_run(artefact, dataset, method):
     return min(runs, key=lambda r: (r["backbone"] != "mf", r["seed"])) if runs else None
 
 
+TRAIN_FILES = ("train_normal.parquet", "train_intervened.parquet", "meta.json")
+
+
+def shown_splits(artefact, dataset, methods):
+    """The split stages of the runs a t-SNE figure draws."""
+    runs = [shown_run(artefact, dataset, m) for m in methods]
+    splits = [PLAN.get("runs", r["dir"]).split for r in runs if r is not None]
+    return list({split.dir: split for split in splits}.values())
+
+
 def tsne_inputs(artefact, methods):
     """Input function (for unpack): metrics.json of each drawn run, its split's training files."""
 
     def files(wildcards):
         runs = [shown_run(artefact, wildcards.dataset, m) for m in methods]
-        runs = [r for r in runs if r is not None]
-        splits = {f"results/splits/{r['dataset']}/{r['split']}" for r in runs}
-        parts = ("train_normal.parquet", "train_intervened.parquet", "meta.json")
+        splits = shown_splits(artefact, wildcards.dataset, methods)
         return {
-            "metrics": run_files(runs),
-            "split": [f"{s}/{p}" for s in sorted(splits) for p in parts],
+            "metrics": run_files([r for r in runs if r is not None]),
+            "split": [f"{s.dir}/{p}" for s in splits for p in TRAIN_FILES],
         }
 
     return files
 
 
+def splits_root(splits):
+    """The --splits folder of the report commands: they read <root>/<dataset>/<split>, so all
+    splits an artefact reads must share one root (one split id)."""
+    roots = {f"results/splits/{split.id}" for split in splits}
+    if len(roots) != 1:
+        raise DiceError(
+            f"an artefact reads splits under {len(roots)} roots: {sorted(roots)}"
+        )
+    return roots.pop()
+
+
+def tsne_splits_root(artefact, methods):
+    return lambda wildcards: splits_root(
+        shown_splits(artefact, wildcards.dataset, methods)
+    )
+
+
+def main_splits_root(wildcards):
+    return splits_root([main_split(config, wildcards.dataset)])
+
+
 def main_split_files(wildcards):
-    split = f"results/splits/{wildcards.dataset}/{main_split(wildcards.dataset)}"
-    return [
-        f"{split}/{p}"
-        for p in ("train_normal.parquet", "train_intervened.parquet", "meta.json")
-    ]
+    split = main_split(config, wildcards.dataset)
+    return [f"{split.dir}/{p}" for p in TRAIN_FILES]
 
 
 def artefact_datasets(artefact):
@@ -66,22 +94,22 @@ def artefact_datasets(artefact):
 def report_targets():
     """Every table and figure file for every dataset its runs cover (for `rule all`)."""
     targets = [
-        f"results/tables/{t}{ext}" for t in ("table1", "table2") for ext in TABLE_FILES
+        f"{TABLES_DIR}/{t}{ext}" for t in ("table1", "table2") for ext in TABLE_FILES
     ]
     for name in DATASET_TABLES:
         targets += [
-            f"results/tables/{name}_{d}{ext}"
+            f"{TABLES_DIR}/{name}_{d}{ext}"
             for d in artefact_datasets(name)
             for ext in TABLE_FILES
         ]
     if "disentanglement" in config["studies"]:
         targets += [
-            "results/tables/disentanglement.md",
-            "results/figures/disentanglement.pdf",
+            f"{TABLES_DIR}/disentanglement.md",
+            f"{FIGURES_DIR}/disentanglement.pdf",
         ]
     for name in FIGURES:
         targets += [
-            f"results/figures/{name}_{d}{ext}"
+            f"{FIGURES_DIR}/{name}_{d}{ext}"
             for d in artefact_datasets(name)
             for ext in FIGURE_FILES
         ]
@@ -99,7 +127,7 @@ def table_outputs(stem, caption):
 
 
 def figure_outputs(name):
-    stem = f"results/figures/{name}_{{dataset}}"
+    stem = f"{FIGURES_DIR}/{name}_{{dataset}}"
     return {
         "pdf": f"{stem}.pdf",
         "png": report(

@@ -1,57 +1,59 @@
+# One run = one folder results/runs/<id>/<dataset>/<split>/<backbone>/<method>/seed<n>.
+RUN = "results/runs/{run}"
+
+
 rule train:
     input:
-        split=rules.split.output.parts,
-        meta=rules.split.output.meta,
-        hpo=hpo_selection,
+        unpack(run_inputs),
     output:
-        model=f"{RUNS}/model.pt",
-        history=f"{RUNS}/history.csv",
-        info=f"{RUNS}/train.json",
+        model=f"{RUN}/model.pt",
+        history=f"{RUN}/history.csv",
+        info=f"{RUN}/train.json",
     log:
-        "results/logs/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
+        "results/logs/train/{run}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{split}/{backbone}/{method}/seed{seed}.tsv"
+        "results/benchmarks/train/{run}.tsv"
     conda:
         "../../envs/dice.yaml"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        settings=settings_json,
+        settings=settings_of("runs", "run", "settings"),
         hpo=hpo_option,
-        split=folder_of_input,
-        out=folder_of_output,
+        seed=run_value("seed"),
+        split=run_split_dir,
+        out=folder_of("model"),
     shell:
         "python -m dice train --split {params.split} --settings {params.settings:q} {params.hpo} "
-        "--seed {wildcards.seed} --out {params.out} --threads {threads} --force > {log} 2>&1"
+        "--seed {params.seed} --out {params.out} --threads {threads} --force > {log} 2>&1"
 
 
 rule evaluate:
     input:
+        unpack(run_inputs),
         model=rules.train.output.model,
         info=rules.train.output.info,
-        split=rules.split.output.parts,
-        meta=rules.split.output.meta,
-        hpo=hpo_selection,
         truth=truth_input,
     output:
-        metrics=f"{RUNS}/metrics.json",
-        run=f"{RUNS}/run.json",
-        topk=f"{RUNS}/topk.parquet",
-        per_user=f"{RUNS}/per_user.parquet",
+        metrics=f"{RUN}/metrics.json",
+        run=f"{RUN}/run.json",
+        topk=f"{RUN}/topk.parquet",
+        per_user=f"{RUN}/per_user.parquet",
     log:
-        "results/logs/evaluate/{dataset}/{split}/{backbone}/{method}/seed{seed}.log",
+        "results/logs/evaluate/{run}.log",
     conda:
         "../../envs/dice.yaml"
     threads: 1
     params:
-        settings=settings_json,
+        settings=settings_of("runs", "run", "settings"),
         hpo=hpo_option,
         truth=truth_option,
+        seed=run_value("seed"),
         context=context_json,
-        split=folder_of_input,
-        run=run_folder_of_input,
+        split=run_split_dir,
+        run=folder_of("metrics"),
     shell:
         "python -m dice evaluate --split {params.split} --settings {params.settings:q} {params.hpo} "
-        "--seed {wildcards.seed} --run {params.run} --context {params.context:q} {params.truth} "
+        "--seed {params.seed} --run {params.run} --context {params.context:q} {params.truth} "
         "--threads {threads} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # Reproducibility checks (README "Record and verify"): record the metrics of a finished run
-# set, verify fresh results against them, and compare Table 2 with the paper.
+# set, verify fresh results against them, and compare Table 2 with the paper. These rules are
+# about one config file, so they take its path (and write into its own folder).
 
 
 rule record:
@@ -8,7 +9,7 @@ rule record:
     output:
         expected_file(),
     log:
-        "results/logs/record.log",
+        f"{REPORT}/logs/record.log",
     conda:
         "../../envs/dice.yaml"
     params:
@@ -22,15 +23,15 @@ rule verify:
         metrics=all_metrics(),
         expected=expected_file(),
     output:
-        report="results/verify/verify.md",
+        report=f"{REPORT}/verify/verify.md",
     log:
-        "results/logs/verify.log",
+        f"{REPORT}/logs/verify.log",
     conda:
         "../../envs/dice.yaml"
     params:
         config=config_path(),
     shell:
-        "python -m dice verify --config {params.config} --expected {params.expected} "
+        "python -m dice verify --config {params.config} --expected {input.expected} "
         "--report {output.report} > {log} 2>&1"
 
 
@@ -38,9 +39,9 @@ rule verify_paper:
     input:
         main_metrics(),
     output:
-        report="results/verify/paper.md",
+        report=f"{REPORT}/verify/paper.md",
     log:
-        "results/logs/verify_paper.log",
+        f"{REPORT}/logs/verify_paper.log",
     conda:
         "../../envs/dice.yaml"
     params:
