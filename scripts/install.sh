@@ -12,7 +12,8 @@ stamp=.venv/.installed-$(cat pyproject.toml scripts/install.sh | sha256sum | cut
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet torch==2.13.0
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  # the `slurm` extra: the executor plugin that profiles/slurm names (docs/slurm.md)
+  .venv/bin/python -m pip install --quiet -e ".[test,slurm]"
   # Real MovieLens-100K for offline use ships in this wheel; none of its code is used.
   .venv/bin/python -m pip install --quiet --no-deps recbole==1.2.1
   rm -f .venv/.installed-*
