@@ -3,12 +3,13 @@
 Every reader returns one frame with columns ``user``, ``item`` (original ids, int64), ``rating``
 (float64) and ``timestamp`` (int64, seconds since 1970). Binarisation, filtering and reindexing
 are `dice.data.preprocess`'s job. URLs, archive members and checksums come from
-``config/datasets.yaml`` only. Malformed input raises a one-line `DiceError` naming the file.
+``dice/data/catalogue.yaml`` only. Malformed input raises a one-line `DiceError` naming the file.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import importlib.util
 import io
 import re
@@ -29,7 +30,7 @@ from dice.errors import DiceError
 from dice.seeding import numpy_rng
 
 SOURCES: tuple[str, ...] = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic")
-SOURCES_FILE = Path(__file__).resolve().parents[2] / "config" / "datasets.yaml"
+SOURCES_FILE = importlib.resources.files("dice.data") / "catalogue.yaml"  # package data
 COLUMNS: tuple[str, ...] = ("user", "item", "rating", "timestamp")
 BLOCK_BYTES = 64 << 20  # Netflix text is parsed in blocks of about this size
 _EXACT_INT = 2.0**53  # larger ids/timestamps would not survive the float64 parse exactly
@@ -58,7 +59,7 @@ def load_ratings(
             files must be placed here.
         synthetic: simulator parameters (``{"preset": "tiny", ...}``) for ``source="synthetic"``.
         seed: seed of the simulator's generator (purpose ``"synthetic"``).
-        sources_file: the URL/checksum table, ``config/datasets.yaml`` by default.
+        sources_file: the URL/checksum table, ``dice/data/catalogue.yaml`` by default.
     """
     if source not in SOURCES:
         raise DiceError(f"unknown dataset source {source!r}; expected one of {', '.join(SOURCES)}")
@@ -77,7 +78,7 @@ def load_ratings(
 
 
 def load_sources(path: str | Path = SOURCES_FILE) -> dict:
-    """The dataset table of ``config/datasets.yaml``: source key -> URL, member, checksum."""
+    """The dataset table of ``dice/data/catalogue.yaml``: source key -> URL, member, checksum."""
     path = Path(path)
     try:
         table = yaml.safe_load(path.read_text())
