@@ -26,6 +26,7 @@ from dice.batches import EpochSamples
 from dice.config import parse_run_settings, run_settings
 from dice.data.interactions import Split
 from dice.evaluate import evaluate, top_k
+from dice.process import deterministic_kernels
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
 from dice.train import Trainer
@@ -60,6 +61,7 @@ def measure_group(split_dir: Path, config: Mapping, cells: Sequence[Mapping], *,
     """
     if any("mallopt" in variant_parts(c.get("variant", "default")) for c in cells):
         tune_malloc()  # process-wide: measure mallopt variants in their own group
+    deterministic_kernels(device)  # as the command line's train stage
     split = Split.load(split_dir)
     runs = [
         _build(split, config, cell, device=device, seed=seed, sync=sync_phases) for cell in cells
@@ -84,8 +86,7 @@ def _build(
     _, model_cfg, train_cfg = parse_run_settings(settings)
     start = time.perf_counter()
     model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
-    trainer = Trainer(model, split, model_config=model_cfg, config=train_cfg, seed=seed,
-                      device=device, progress=False)  # fmt: skip
+    trainer = Trainer(model, split, config=train_cfg, seed=seed, device=device, progress=False)
     trainer.sync_timing = sync
     _apply_variant(trainer, cell.get("variant", "default"))
     return {"trainer": trainer, "setup_seconds": time.perf_counter() - start,
@@ -112,8 +113,8 @@ def variant_parts(variant: str) -> set[str]:
 
 
 def tune_malloc() -> bool:
-    """The allocator tuning the command line applies (`dice.train.tune_allocator`)."""
-    from dice.train import tune_allocator
+    """The allocator tuning the command line applies (`dice.process.tune_allocator`)."""
+    from dice.process import tune_allocator
 
     return tune_allocator()
 

@@ -26,6 +26,9 @@ METRIC = "recall@20"
 
 def quality_runs(args, config: Mapping, *, root: Path, cache: Path) -> dict:
     """Train and test every run of the grid in `args`; the per-run values and the comparisons."""
+    from dice.process import deterministic_kernels
+
+    deterministic_kernels(args.device)  # as the command line's train stage
     runs, skipped = [], []
     for dataset in args.datasets:
         if dataset != "ml100k" and dataset not in synthetic.PRESETS and dataset != "ml10m-like":

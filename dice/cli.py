@@ -51,9 +51,11 @@ def _setup(args: argparse.Namespace) -> None:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     if args.command in ("train", "evaluate"):
-        from dice.train import tune_allocator
+        from dice.process import deterministic_kernels, tune_allocator
 
         tune_allocator()
+        if args.command == "train":  # as the trainer always ran: bit-identical CPU reruns
+            deterministic_kernels(_device(args.device))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )

@@ -1,10 +1,11 @@
-"""Configuration: schema validation of the suite's YAML, and the typed settings of one run.
+"""Configuration: validation of the suite's YAML, and the typed settings of one run.
 
-`load_config` validates `config/config.yaml`-style files against
-`workflow/schemas/config.schema.yaml` (filling defaults, rejecting unknown keys) and checks the
-cross-field rules the schema cannot express. `run_settings` resolves the slice one run needs
-(method key → objective and its settings, backbone, training profile) into a JSON-able dict;
-`ModelConfig` and `TrainConfig` are the frozen dataclasses the library works with.
+`load_config` validates config files against the schema generated from the typed settings
+(`dice.schema`: defaults filled, unknown keys rejected) and checks the cross-field rules the
+schema cannot express (`_check_cross_fields`, the one place for them). `run_settings` resolves
+the slice one run needs (method key → registry entry and its settings, backbone, training
+profile, learning rate) into a JSON-able dict; `parse_run_settings` turns it into the frozen
+`ModelConfig` and `TrainConfig` the library works with.
 """
 
 from __future__ import annotations
@@ -12,26 +13,17 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 import yaml
 
 from dice.errors import DiceError
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-OBJECTIVES = (
-    "none", "ips", "ips-c", "ips-cn", "ips-cnsr", "cause", "bias-u", "bias-i", "bias-ui", "dice",
-    "itempop",
-)  # fmt: skip
-BACKBONES = ("mf", "lightgcn")
-DUAL_TABLE = ("dice", "cause")
-
-
-def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+from dice.methods import REGISTRY, Method, methods
+from dice.methods.dice import curriculum_variants
+from dice.settings import BACKBONES, PROFILES, BackboneSettings
 
 
 def load_config(path: str | Path) -> dict:
@@ -42,34 +34,38 @@ def load_config(path: str | Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise DiceError(f"not valid YAML ({err.__class__.__name__})", path=path) from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        raise DiceError(f"not valid YAML{where}: {problem}", path=path) from None
     return validate_config(raw, source=path)
 
 
 def validate_config(raw: Mapping, *, source: str | Path = "config") -> dict:
     """Validate `raw` against the schema, fill defaults, and check cross-field rules."""
+    from dice.schema import config_schema
+
     config = copy.deepcopy(dict(raw))
-    schema = load_schema()
+    schema = config_schema()
     errors = sorted(_DefaultFilling(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         raise DiceError(_describe(errors[0], schema), path=source)
+    config["profiles"] = {**copy.deepcopy(PROFILES), **config["profiles"]}
     _expand_alpha_studies(config)
     _check_cross_fields(config, source)
     return config
 
 
 def _expand_alpha_studies(config: dict) -> None:
-    """A study with `alphas` runs DICE with and without the curriculum at each initial α
-    (Fig. 8a): it gains method keys ``dice-a<α>-curriculum`` and ``dice-a<α>-normal``."""
+    """A study with `alphas` runs the curriculum study at each initial α (Fig. 8a): it gains
+    the method keys of `curriculum_variants` (with and without the curriculum)."""
     for study in config["studies"].values():
         if "alphas" not in study:
             continue
         methods = []
         for alpha in study["alphas"]:
-            for mode, on in (("curriculum", True), ("normal", False)):
-                key = f"dice-a{alpha:g}-{mode}"
-                config["method_settings"].setdefault(key, {"objective": "dice",
-                    "interest_weight": alpha, "conformity_weight": alpha, "curriculum": on})  # fmt: skip
+            for key, settings in curriculum_variants(alpha).items():
+                config["method_settings"].setdefault(key, settings)
                 methods.append(key)
         study["methods"] = [*study.get("methods", []), *methods]
 
@@ -100,13 +96,15 @@ def _check_cross_fields(config: dict, source: str | Path) -> None:
         raise DiceError(
             "split cap_mode 'probability' is only defined for scope 'global'", path=source
         )
-    if config["profile"] not in config["profiles"] and config["profile"] != "faithful":
-        raise DiceError(f"profile {config['profile']!r} is not a key of profiles", path=source)
-    for name in config["methods"]:
-        objective_of(config, name, source=source)
+    if config["profile"] not in config["profiles"]:
+        known = ", ".join(config["profiles"])
+        raise DiceError(f"profile {config['profile']!r} is neither built in nor a key of "
+                        f"profiles (known: {known})", path=source)  # fmt: skip
+    for name in [*config["methods"], *config["method_settings"]]:
+        resolve_method(config, name, source=source)
     for study_name, study in config["studies"].items():
         for name in study.get("methods", []):
-            objective_of(config, name, source=f"{source} (study {study_name})")
+            resolve_method(config, name, source=f"{source} (study {study_name})")
         for name in study.get("datasets", []):
             if name not in config["datasets"]:
                 raise DiceError(f"study {study_name!r} names unknown dataset {name!r}", path=source)
@@ -115,16 +113,44 @@ def _check_cross_fields(config: dict, source: str | Path) -> None:
             raise DiceError(f"dataset {name!r}: a synthetic source needs a preset", path=source)
 
 
-def objective_of(config: Mapping, method: str, *, source: str | Path = "config") -> str:
-    """The objective a method key runs (DiceError for an unknown method)."""
-    objective = config.get("method_settings", {}).get(method, {}).get("objective", method)
-    if objective not in OBJECTIVES:
-        close = difflib.get_close_matches(method, OBJECTIVES, 1)
+def resolve_method(
+    config: Mapping, method: str, *, source: str | Path = "config", _seen: tuple = ()
+) -> tuple[str, dict]:
+    """(registry key at the root of `method`, its resolved settings values).
+
+    A registry key starts from its entry's fixed settings (on top of its `base`'s resolved
+    settings for a variant); a key with `objective: <entry>` in `method_settings` starts from
+    that entry's; then the key's own `method_settings` apply. DiceError for an unknown key or
+    a setting its method does not have.
+    """
+    own = dict(config.get("method_settings", {}).get(method, {}))
+    base = own.pop("objective", None)
+    if base == method or method in _seen:
+        base = None
+    if base is None and method not in REGISTRY:
+        known = sorted({*REGISTRY, *config.get("method_settings", {})})
+        close = difflib.get_close_matches(method, known, 1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DiceError(
-            f"unknown method {method!r}{hint}; known: {', '.join(OBJECTIVES)}", path=source
-        )
-    return objective
+        raise DiceError(f"unknown method {method!r}{hint}; known: {', '.join(known)}", path=source)
+    if base is not None:
+        root, values = resolve_method(config, base, source=source, _seen=(*_seen, method))
+    elif (entry := REGISTRY[method]).base is not None:
+        root, values = resolve_method(config, entry.base, source=source, _seen=(*_seen, method))
+        values.update(entry.fixed)
+    else:
+        root, values = method, dict(REGISTRY[method].fixed)
+    values.update(own)
+    allowed = {f.name for f in fields(REGISTRY[root].method.settings)}
+    if unknown := sorted(set(values) - allowed):
+        raise DiceError(f"method {method!r} ({REGISTRY[root].method.family}) has no setting(s) "
+                        f"{', '.join(unknown)}; its settings: {', '.join(sorted(allowed)) or 'none'}",
+                        path=source)  # fmt: skip
+    return root, values
+
+
+def needs_intervened(config: Mapping, method: str) -> bool:
+    """Whether a method key cannot train without intervened training data (e.g. CausE)."""
+    return REGISTRY[resolve_method(config, method)[0]].method.needs_intervened
 
 
 def _set_defaults(validator, properties, instance, schema):
@@ -147,64 +173,57 @@ _DefaultFilling = jsonschema.validators.extend(
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything that defines a model: backbone × objective and their settings."""
+    """Everything that defines a model: registry entry, backbone and their settings."""
 
-    objective: str
-    backbone: Literal["mf", "lightgcn"]
-    embedding_dim: int = 128
-    dual_embedding_dim: int = 64
-    lightgcn_layers: int = 2
-    lightgcn_self_loops: bool = True
-    lightgcn_dropout: float = 0.2
-    interest_weight: float = 0.1
-    conformity_weight: float = 0.1
-    discrepancy_weight: float = 0.01
-    discrepancy: Literal["dcor", "l1", "l2"] = "dcor"
-    margin_up: float = 40.0
-    pool: int = 40
-    decay: float = 0.9
-    curriculum: bool = True
-    negatives: Literal["pnsm", "random"] = "pnsm"
-    cause_loss: Literal["bce", "bpr"] = "bce"
-    ips_smoothing: float = 1.0
+    entry: str  # the registry key whose method builds the model
+    backbone: str
+    backbone_settings: BackboneSettings
+    settings: Any  # the method's settings dataclass
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise DiceError(f"unknown objective {self.objective!r}")
+        if self.entry not in REGISTRY:
+            raise DiceError(f"unknown method {self.entry!r}; known: {', '.join(REGISTRY)}")
         if self.backbone not in BACKBONES:
             raise DiceError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
+
+    def with_settings(self, **changes) -> ModelConfig:
+        """A copy with some of the method's settings changed."""
+        return replace(self, settings=replace(self.settings, **changes))
+
+    @property
+    def method(self) -> Method:
+        return REGISTRY[self.entry].method
 
     @property
     def dim(self) -> int:
         """Embedding size per table: two-table methods halve it for equal parameters."""
-        return self.dual_embedding_dim if self.objective in DUAL_TABLE else self.embedding_dim
+        settings = self.backbone_settings
+        return settings.dual_embedding_dim if self.method.dual_table else settings.embedding_dim
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser, schedule and batching (SPEC §3; code §2.1)."""
+    """A run's resolved optimiser, schedule, batching and validation settings (no defaults:
+    they come from `dice.settings` through `run_settings`). `lr` is the method's own learning
+    rate: the `train` key its method declares as `lr_key`."""
 
-    batch_size: int = 128
-    negatives_per_positive: int = 4
-    lr: float = 0.01
-    lr_dice: float = 0.001
-    weight_decay: float = 5e-8
-    betas: tuple[float, float] = (0.5, 0.99)
-    amsgrad: bool = True
-    lr_patience: int = 5
-    lr_factor: float = 0.1
-    min_lr: float = 1e-4
-    es_patience: int = 3
-    max_epochs: int = 500
-    drop_last: bool = True
-    negative_exclusion: Literal["all_train", "same_part"] = "all_train"
-    ks: tuple[int, ...] = (20, 50)
-    valid_metric: str = "recall@50"
-    eval_batch_size: int = 2048
-    profile: str = "faithful"
-
-    def learning_rate(self, objective: str) -> float:
-        return self.lr_dice if objective == "dice" else self.lr
+    batch_size: int
+    negatives_per_positive: int
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float]
+    amsgrad: bool
+    lr_patience: int
+    lr_factor: float
+    min_lr: float
+    es_patience: int
+    max_epochs: int
+    drop_last: bool
+    negative_exclusion: str
+    ks: tuple[int, ...]
+    valid_metric: str
+    eval_batch_size: int
+    profile: str
 
 
 def from_mapping(cls: type, values: Mapping[str, Any]):
@@ -218,32 +237,37 @@ def from_mapping(cls: type, values: Mapping[str, Any]):
 
 
 def run_settings(config: Mapping, *, method: str, backbone: str) -> dict:
-    """The resolved, JSON-able settings of one run: {"model": {...}, "train": {...}}."""
-    objective = objective_of(config, method)
-    overrides = {
-        k: v for k, v in config["method_settings"].get(method, {}).items() if k != "objective"
-    }
-    if method != objective:  # a variant inherits its objective's settings, then overrides them
-        overrides = {**config["method_settings"].get(objective, {}), **overrides}
-        overrides.pop("objective", None)
-    model = ModelConfig(objective=objective, backbone=backbone, **config["model"], **overrides)
+    """The resolved, JSON-able settings of one run: {"method", "entry", "backbone", "model",
+    "train", "analysis"}; "model" holds the method's settings, "train" its learning rate as
+    ``lr`` (the train key its method declares as `lr_key`)."""
+    root, values = resolve_method(config, method)
+    spec = REGISTRY[root].method
+    model = spec.settings(**values)
     profile = config["profile"]
     train_values = {**config["train"], **config["profiles"].get(profile, {})}
+    lr = train_values[spec.lr_key]
+    for key in {m.lr_key for m in methods()}:
+        train_values.pop(key, None)
     evaluation = config["evaluation"]
     train = from_mapping(
         TrainConfig,
-        {**train_values, "ks": evaluation["ks"], "valid_metric": evaluation["valid_metric"],
+        {**train_values, "lr": lr, "ks": evaluation["ks"], "valid_metric": evaluation["valid_metric"],
          "eval_batch_size": evaluation["batch_size"], "profile": profile},
     )  # fmt: skip
-    return {"method": method, "model": asdict(model), "train": asdict(train)}
+    return {"method": method, "entry": root, "backbone": {"name": backbone, **config["model"]},
+            "model": asdict(model), "train": asdict(train), "analysis": dict(config["analysis"])}  # fmt: skip
 
 
 def parse_run_settings(settings: Mapping) -> tuple[str, ModelConfig, TrainConfig]:
-    return (
-        settings["method"],
-        from_mapping(ModelConfig, settings["model"]),
-        from_mapping(TrainConfig, settings["train"]),
-    )
+    """(method key, ModelConfig, TrainConfig) of resolved run settings."""
+    entry = settings["entry"]
+    if entry not in REGISTRY:
+        raise DiceError(f"unknown method {entry!r} in run settings; known: {', '.join(REGISTRY)}")
+    backbone = dict(settings["backbone"])
+    name = backbone.pop("name")
+    model = ModelConfig(entry, name, from_mapping(BackboneSettings, backbone),
+                        from_mapping(REGISTRY[entry].method.settings, settings["model"]))  # fmt: skip
+    return settings["method"], model, from_mapping(TrainConfig, settings["train"])
 
 
 # The plan of a config (its runs, splits and their folders) lives in dice.plan; these names are

@@ -140,9 +140,7 @@ def hits_matrix(topk: NDArray[np.integer], truth: sp.csr_matrix) -> NDArray[np.b
     return keys[np.minimum(where, len(keys) - 1)] == query
 
 
-def evaluate(
-    topk: NDArray[np.integer], truth: Interactions, *, ks: Sequence[int] = (20, 50)
-) -> EvalResult:
+def evaluate(topk: NDArray[np.integer], truth: Interactions, *, ks: Sequence[int]) -> EvalResult:
     """Recall, HR and NDCG at each k of `topk` against the held-out `truth` (SPEC §4).
 
     Duplicate truth records count once. Both averages are returned: over users with >= 1 truth

@@ -12,15 +12,16 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from pathlib import Path
 
-from dice.config import ModelConfig, TrainConfig
+from dice.config import run_settings
 from dice.errors import DiceError
 from dice.io import read_json, write_json
 
-MODEL_KEYS = {f.name for f in fields(ModelConfig)} - {"objective", "backbone"}
-TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"profile"}
+#: The parts of run settings an override may go to, in lookup order: the method's settings,
+#: the backbone's, the training settings (`dice.config.run_settings`).
+PARTS = ("model", "backbone", "train")
+FIXED = {"backbone": {"name"}, "train": {"profile"}}
 
 
 def grid_points(config: Mapping, method: str) -> list[dict]:
@@ -29,7 +30,8 @@ def grid_points(config: Mapping, method: str) -> list[dict]:
     if not grid:
         return []
     keys = sorted(grid)
-    unknown = [k for k in keys if k not in MODEL_KEYS | TRAIN_KEYS]
+    settings = run_settings(config, method=method, backbone=config["backbones"][0])
+    unknown = [k for k in keys if _part(settings, k) is None]
     if unknown:
         raise DiceError(f"hpo grid of {method!r} has unknown key(s) {unknown}")
     return [
@@ -42,13 +44,19 @@ def apply_overrides(settings: Mapping, overrides: Mapping) -> dict:
     """Run settings with `overrides` put into their model or train part."""
     out = copy.deepcopy(dict(settings))
     for key, value in overrides.items():
-        if key in MODEL_KEYS:
-            out["model"][key] = value
-        elif key in TRAIN_KEYS:
-            out["train"][key] = value
-        else:
+        part = _part(out, key)
+        if part is None:
             raise DiceError(f"unknown hyperparameter {key!r}")
+        out[part][key] = value
     return out
+
+
+def _part(settings: Mapping, key: str) -> str | None:
+    """The part of run settings that holds `key` (None if none does)."""
+    for part in PARTS:
+        if key in settings.get(part, {}) and key not in FIXED.get(part, ()):
+            return part
+    return None
 
 
 def select(points: Iterable[Mapping], metric_files: Iterable[str | Path], *, metric: str) -> dict:

@@ -28,14 +28,14 @@ def rank_metrics(
     hits: NDArray[np.bool_],
     n_relevant: NDArray[np.integer],
     *,
-    ks: Sequence[int] = (20, 50),
+    ks: Sequence[int],
 ) -> dict[str, NDArray[np.float64]]:
     """Per-user Recall@K, HR@K and NDCG@K from a hit matrix.
 
     Args:
         hits: (U, K) bool, ``hits[u, r]`` = the item at 0-based rank r of user u is relevant.
         n_relevant: (U,) number of relevant (held-out) items of each user.
-        ks: cut-offs, each at most K (SPEC §4: 20 and 50).
+        ks: cut-offs, each at most K (the config's `evaluation.ks`).
 
     Returns:
         ``{"recall@k", "hr@k", "ndcg@k"}`` for each k, each a (U,) float64 vector. Users with

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from dice.config import objective_of, run_settings
+from dice.config import needs_intervened, run_settings
 from dice.errors import DiceError
 from dice.hpo import apply_overrides, grid_points
 
@@ -33,7 +34,7 @@ RUN_KEYS = ("dataset", "split", "backbone", "method", "seed")
 SPLIT_PARTS = ("train_normal", "train_intervened", "valid", "test")
 PARITY_SOURCES = ("dice-ml10m", "dice-netflix")  # the authors' released splits, read as-is
 PARITY_SPLIT = "parity"
-CATALOGUE = Path(__file__).resolve().parents[1] / "config" / "datasets.yaml"  # dataset sources
+CATALOGUE = Path(str(importlib.resources.files("dice.data") / "catalogue.yaml"))  # dataset sources
 
 
 def canonical(settings: object) -> str:
@@ -123,7 +124,7 @@ def _dataset_entry(config: Mapping, dataset: str) -> dict:
 
 
 def _source_of(entry: Mapping) -> dict | None:
-    """The catalogue row of a real source (config/datasets.yaml: URL, archive member,
+    """The catalogue row of a real source (dice/data/catalogue.yaml: URL, archive member,
     checksum); None for synthetic data, which the entry's preset and overrides describe."""
     if entry["source"] == "synthetic":
         return None
@@ -264,7 +265,7 @@ def _grid(config: Mapping, study: Mapping) -> list[Planned]:
             split = split_stage(config, dataset, options)
             for backbone in study.get("backbones", config["backbones"]):
                 for method in study.get("methods", config["methods"]):
-                    if _needs_intervened(config, method) and not _has_intervened(config, split):
+                    if needs_intervened(config, method) and not _has_intervened(config, split):
                         continue  # CausE needs intervened training data (DICE §4.5)
                     search = hpo_stage(config, dataset, backbone, method)
                     settings = {"split": split.id, "hpo": search.id if search else None,
@@ -275,10 +276,6 @@ def _grid(config: Mapping, study: Mapping) -> list[Planned]:
                         stage = Stage("runs", run_name(run), settings)
                         runs.append(Planned({**run, "dir": stage.path}, split, search, stage))
     return runs
-
-
-def _needs_intervened(config: Mapping, method: str) -> bool:
-    return objective_of(config, method) == "cause"
 
 
 def _has_intervened(config: Mapping, split: Stage) -> bool:

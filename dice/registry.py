@@ -1,77 +1,68 @@
-"""Backbone × objective → model. The one place that knows every method.
+"""Resolved model settings → the untrained model, through the registry (`dice.methods`).
 
-It imports `baselines` lazily so that `baselines` (which builds on `dice`) and `dice` never
-import each other at module load (STYLE.md layout notes).
+`build_model` looks the run's registry entry up and calls its method's ``build`` with a
+`BuildContext`: the split, the backbone factory and the generator, plus the guarded inputs a
+method may need (the LightGCN training graph, training popularity). It knows no method by name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 import torch
+from torch import Tensor, nn
 
 from dice.config import ModelConfig
-from dice.data.interactions import Split
-from dice.errors import DiceError
+from dice.data.interactions import Interactions, Split
 from dice.guards import check_model, check_popularity, check_split, training_popularity
 from dice.models.backbones import graph_adjacency, make_backbone
 from dice.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a method's ``build`` gets: the split, the backbone factory and the generator."""
+
+    split: Split
+    config: ModelConfig
+    generator: torch.Generator
+
+    @property
+    def backbone_name(self) -> str:
+        return self.config.backbone
+
+    def backbone(self, graph: Interactions | Tensor | None) -> nn.Module:
+        """A fresh backbone of the run's kind and size (parameters drawn from the generator);
+        `graph` (training edges or a prebuilt adjacency) is used by LightGCN only."""
+        return make_backbone(self.config.backbone, self.config.backbone_settings,
+                             dim=self.config.dim, n_users=self.split.n_users,
+                             n_items=self.split.n_items, graph=graph, generator=self.generator)  # fmt: skip
+
+    def train_graph(self) -> Tensor | None:
+        """The normalised adjacency of all training edges for LightGCN (None for MF)."""
+        if self.config.backbone != "lightgcn":
+            return None
+        return graph_adjacency(self.split.train, self.config.backbone_settings)
+
+    def popularity(self, parts: Sequence[str], *, use: str | None = None) -> np.ndarray:
+        """Training item counts over `parts`, checked against a recount when `use` is named."""
+        counts = training_popularity(self.split, parts=parts)
+        if use is not None:
+            check_popularity(counts, self.split, parts=parts, use=use)
+        return counts
 
 
 def build_model(config: ModelConfig, split: Split, *, generator: torch.Generator) -> Recommender:
     """The untrained model of `config` for `split` (parameters drawn from `generator`).
 
     Popularity inputs are training-only: ItemPop and PNSM use normal-train counts, IPS uses
-    normal + intervened-train counts (official-code §1.4, §5 item 3). The leakage guards of
-    `dice.guards` check the split, every LightGCN graph and every popularity input.
+    normal + intervened-train counts (docs/protocol.md). The leakage guards of `dice.guards`
+    check the split, every LightGCN graph and every popularity input.
     """
     check_split(split)
-    model = _build(config, split, generator=generator)
+    context = BuildContext(split, config, generator)
+    model = config.method.build(config.settings, context)
     check_model(model, split)
     return model
-
-
-def _build(config: ModelConfig, split: Split, *, generator: torch.Generator) -> Recommender:
-    from baselines.bpr import BPRRecommender
-    from baselines.cause import CausE, MFTreatmentSide
-    from baselines.ips import IPS_VARIANTS, ips_weights
-    from baselines.itempop import ItemPop
-
-    objective, n_users, n_items = config.objective, split.n_users, split.n_items
-
-    def backbone(graph):
-        return make_backbone(
-            config, n_users=n_users, n_items=n_items, graph=graph, generator=generator
-        )
-
-    if objective == "itempop":
-        return ItemPop(torch.from_numpy(training_popularity(split, parts=("train_normal",))))
-    if objective == "cause":
-        if len(split.train_intervened) == 0:
-            raise DiceError(
-                "CausE needs intervened training data, but this split has none "
-                "(intervened_train_share is 0); drop cause from this split's methods"
-            )
-        if config.backbone == "mf":
-            control = backbone(None)
-            treatment = MFTreatmentSide(control, generator=generator)
-        else:
-            control = backbone(split.train_normal)
-            treatment = backbone(split.train_intervened)
-        return CausE(control, treatment, discrepancy_weight=config.discrepancy_weight,
-                     loss=config.cause_loss, shared_users=config.backbone == "mf")  # fmt: skip
-    graph = graph_adjacency(split.train, config) if config.backbone == "lightgcn" else None
-    if objective == "dice":
-        from dice.models.dice import DICE
-
-        return DICE(backbone(graph), backbone(graph), config=config)
-    weight = None
-    if objective in IPS_VARIANTS:
-        counts = training_popularity(split, parts=("train_normal", "train_intervened"))
-        check_popularity(counts, split, parts=("train_normal", "train_intervened"), use="IPS")
-        weights = ips_weights(counts, variant=objective, smoothing=config.ips_smoothing)
-        weight = torch.from_numpy(weights)
-    return BPRRecommender(
-        backbone(graph),
-        item_weight=weight,
-        user_bias=objective in ("bias-u", "bias-ui"),
-        item_bias=objective in ("bias-i", "bias-ui"),
-    )

@@ -28,6 +28,7 @@ from dice.guards import check_test_coverage
 from dice.io import atomic_path, read_json, write_json, write_parquet
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
+from dice.settings import AnalysisSettings
 from dice.train import Trainer, history_frame, peak_memory_mib, seconds_per_epoch
 
 log = logging.getLogger("dice.runs")
@@ -35,7 +36,9 @@ LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "scipy", "snakemake")
 TRAIN_OUTPUTS = ("model.pt", "history.csv", "train.json")
 TRUTH_FILE = "truth.npz"  # synthetic data: the simulator's ground truth, in the data's indices
 COUNTERFACTUAL_FILE = "counterfactual.parquet"  # synthetic splits: do(conformity = 0) clicks
-COUNTERFACTUAL_PER_USER = 10  # about the intervened test's size per user
+#: Counterfactual clicks per user of the synthetic splits (the `analysis` default; the split
+#: stage does not read the config's `analysis` section).
+COUNTERFACTUAL_PER_USER = AnalysisSettings().counterfactual_per_user
 
 
 def prepare_dataset(
@@ -118,11 +121,11 @@ def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, devic
     check_disjoint(split)
     model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
     _discard_stale_checkpoint(out, settings, seed)
-    info = {"trainable": getattr(model, "trainable", True), "device": device}
+    info = {"trainable": model.trainable, "device": device}
     history: list[dict] = []
     if info["trainable"]:
-        trainer = Trainer(model, split, model_config=model_cfg, config=train_cfg, seed=seed,
-                          device=device, progress=progress)  # fmt: skip
+        trainer = Trainer(model, split, config=train_cfg, seed=seed, device=device,
+                          progress=progress)  # fmt: skip
         state = trainer.fit(checkpoint_path=out / "checkpoint.pt")
         model.load_state_dict(state.best_state)
         history = state.history
@@ -131,7 +134,7 @@ def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, devic
     info |= {"seconds_per_epoch": seconds_per_epoch(history), "peak_memory_mib": peak_memory_mib()}
     with atomic_path(out / "model.pt") as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-    write_parquet_or_csv(out / "history.csv", history)
+    write_history_csv(out / "history.csv", history)
     write_json(out / "train.json", info)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     (out / "checkpoint.json").unlink(missing_ok=True)
@@ -151,7 +154,8 @@ def _discard_stale_checkpoint(out: Path, settings: Mapping, seed: int) -> None:
     write_json(stamp_path, stamp)
 
 
-def write_parquet_or_csv(path: Path, history: list[dict]) -> None:
+def write_history_csv(path: Path, history: list[dict]) -> None:
+    """The per-epoch training history as CSV (atomic)."""
     from dice.io import write_text
 
     write_text(path, history_frame(history).to_csv(index=False))
@@ -188,10 +192,12 @@ def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path
             else:
                 metrics.setdefault("scoring", {})[mode] = scores
         if truth_path is not None:
+            analysis = AnalysisSettings(**settings.get("analysis", {}))
             metrics["disentanglement"] = _disentanglement(model, split, Path(split_dir), truth_path,
-                                                          exclude=exclude, config=train_cfg, device=device)  # fmt: skip
-        if hasattr(model, "embeddings"):
-            arrays = {k: v.detach().cpu().numpy() for k, v in model.embeddings().items()}
+                                                          exclude=exclude, config=train_cfg,
+                                                          analysis=analysis, device=device)  # fmt: skip
+        if tables := model.embeddings():
+            arrays = {k: v.detach().cpu().numpy() for k, v in tables.items()}
             with atomic_path(run_dir / "embeddings.npz") as tmp:
                 with open(tmp, "wb") as handle:
                     np.savez(handle, **arrays)
@@ -203,11 +209,16 @@ def evaluate_run(split_dir: Path, settings: Mapping, *, seed: int, run_dir: Path
     return metrics
 
 
-DISENTANGLE_USERS = 10_000  # users scored on large data (seeded by the split: same for all methods)
-
-
 def _disentanglement(
-    model, split: Split, split_dir: Path, truth_path: Path, *, exclude, config, device
+    model,
+    split: Split,
+    split_dir: Path,
+    truth_path: Path,
+    *,
+    exclude,
+    config,
+    analysis: AnalysisSettings,
+    device,
 ) -> dict:
     """Scores against the simulator's ground truth (SPEC §6), under `no_grad`."""
     from dice.data.interactions import Interactions
@@ -217,12 +228,13 @@ def _disentanglement(
     counterfactual = Interactions.load(
         split_dir / COUNTERFACTUAL_FILE, n_users=split.n_users, n_items=split.n_items
     )
-    users = None
-    if split.n_users > DISENTANGLE_USERS:
+    users, n_users = None, analysis.disentangle_users  # seeded by the split: same for all methods
+    if split.n_users > n_users:
         rng = numpy_rng(read_json(split_dir / "meta.json")["seed"], "disentangle")
-        users = np.sort(rng.choice(split.n_users, DISENTANGLE_USERS, replace=False))
+        users = np.sort(rng.choice(split.n_users, n_users, replace=False))
     return disentanglement_scores(**scorers_of(model), truth=GroundTruth.load(truth_path),
-                                  counterfactual=counterfactual, exclude=exclude, users=users, k=20,
+                                  counterfactual=counterfactual, exclude=exclude, users=users,
+                                  k=analysis.counterfactual_k,
                                   batch_size=config.eval_batch_size, device=device)  # fmt: skip
 
 

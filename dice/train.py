@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from dice.batches import EpochSampler
-from dice.config import ModelConfig, TrainConfig
+from dice.config import TrainConfig
 from dice.data.interactions import Split
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k
@@ -63,13 +63,15 @@ def validate(model: Recommender, split: Split, *, config: TrainConfig, device: s
 
 
 class Trainer:
-    """Trains one model on one split with explicit, checkpointed randomness."""
+    """Trains one model on one split with explicit, checkpointed randomness.
 
-    def __init__(self, model: Recommender, split: Split, *, model_config: ModelConfig,
-                 config: TrainConfig, seed: int, device: str = "cpu", progress: bool | None = None):  # fmt: skip
-        # Deterministic kernels where torch has them (bit-identical CPU reruns, README
-        # "Guarantees"); on CUDA, ops without one warn instead of failing.
-        torch.use_deterministic_algorithms(True, warn_only=device != "cpu")
+    It sees the model only through the `Recommender` protocol: its sampler kind and options,
+    loss, scorer and epoch hooks. Deterministic kernels are the caller's choice
+    (`dice.process.deterministic_kernels`, applied by the command line).
+    """
+
+    def __init__(self, model: Recommender, split: Split, *, config: TrainConfig, seed: int,
+                 device: str = "cpu", progress: bool | None = None):  # fmt: skip
         self.model, self.split, self.config = model.to(device), split, config
         self.device, self.seed = device, seed
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -80,7 +82,7 @@ class Trainer:
         self.dropout_gen = torch_generator(seed, "dropout", device)
         set_dropout_generator(model, self.dropout_gen)
         self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.learning_rate(model_config.objective),
+            model.parameters(), lr=config.lr,
             betas=tuple(config.betas), weight_decay=config.weight_decay, amsgrad=config.amsgrad,
         )  # fmt: skip
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -139,8 +141,7 @@ class Trainer:
         lr_at_start = self.optimizer.param_groups[0]["lr"]
         schedule = self.model.epoch_state()
         t0 = time.perf_counter()
-        samples = self.sampler.sample(rng=self.sample_rng, margin_up=schedule.get("margin_up", 0.0),
-                                      pool=getattr(self.model, "pool", 40))  # fmt: skip
+        samples = self.sampler.sample(rng=self.sample_rng, **self.model.sampler_options())
         t_sample = time.perf_counter() - t0
         terms = self._train_steps(samples, epoch)
         t_train = time.perf_counter() - t0
@@ -255,20 +256,6 @@ def _check_finite(losses: torch.Tensor, first: int, last: int, epoch: int) -> No
 
 def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def tune_allocator() -> bool:
-    """glibc: serve large blocks from the heap and never trim it (M_MMAP_THRESHOLD 1 GiB,
-    M_TRIM_THRESHOLD 2 GiB). Without it the dense per-step gradient buffers of the big tables
-    are mapped and unmapped on every step (thousands of page faults per step, measured in
-    benchmarks/). Results are unchanged; False where mallopt is unavailable."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(-3, 1 << 30)) and bool(libc.mallopt(-1, 1 << 31))
 
 
 def peak_memory_mib() -> float:

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny splits with known structure, seeded generators, the suite's config."""
+"""Shared fixtures: tiny splits with known structure, seeded generators, the tests' config."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 
 from dice.config import load_config, parse_run_settings, run_settings
 from dice.data.interactions import Interactions, Split
 from dice.data.splits import intervened_split
+from dice.process import deterministic_kernels
 from dice.seeding import numpy_rng
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = Path(__file__).resolve().parent / "data" / "config.yaml"
 
 # Property tests draw the same examples on every run, so CI is repeatable; run with
 # `--hypothesis-profile=explore` to search new examples.
@@ -21,10 +24,14 @@ settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False, max_examples=1000)
 settings.load_profile("repeatable")
 
+# As the command line's train stage does (library code never sets it): deterministic kernels.
+deterministic_kernels("cuda" if torch.cuda.is_available() else "cpu")
+
 
 @pytest.fixture(scope="session")
 def suite_config() -> dict:
-    return load_config(ROOT / "config" / "config.yaml")
+    """The tests' frozen config (tests/data/config.yaml), not an experiment config."""
+    return load_config(TEST_CONFIG)
 
 
 def settings_for(config: dict, method: str, backbone: str, **train_overrides):

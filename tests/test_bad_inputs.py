@@ -300,8 +300,7 @@ def test_nan_weights_are_caught_at_the_first_step(small_split, suite_config):
     model = build_model(model_cfg, small_split, generator=torch_generator(0, "init"))
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
-    trainer = Trainer(model, small_split, model_config=model_cfg, config=train_cfg, seed=0,
-                      progress=False)  # fmt: skip
+    trainer = Trainer(model, small_split, config=train_cfg, seed=0, progress=False)
     with pytest.raises(DiceError, match="training diverged: loss is nan at epoch 0, step 0"):
         trainer.fit()
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.ips import ips_weights
 from dice.errors import DiceError
+from dice.methods.ips import ips_weights
 from dice.models.base import Batch
 from dice.registry import build_model
 from dice.seeding import torch_generator
@@ -54,9 +54,7 @@ def test_ips_model_weights_come_from_training_counts(suite_config, small_split):
 
 def cause_model(suite_config, split, **changes):
     _, cfg, _ = settings_for(suite_config, "cause", "mf")
-    return build_model(
-        dataclasses.replace(cfg, **changes), split, generator=torch_generator(0, "init")
-    )
+    return build_model(cfg.with_settings(**changes), split, generator=torch_generator(0, "init"))
 
 
 def test_cause_treatment_loss_uses_only_intervened_rows(suite_config, small_split):

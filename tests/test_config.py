@@ -58,10 +58,13 @@ def test_studies_expand_alpha_variants_and_skip_cause_without_intervened_data(su
     assert split_id({"cap": 0.5, "intervened_train_share": 0.05}) == "cap0.5-share0.05"
 
 
-def test_method_variant_inherits_its_objective_settings(suite_config):
-    model = run_settings(suite_config, method="dice-random", backbone="lightgcn")["model"]
-    assert model["objective"] == "dice" and model["negatives"] == "random"
+def test_method_variant_inherits_its_base_settings(suite_config):
+    settings = run_settings(suite_config, method="dice-random", backbone="lightgcn")
+    model = settings["model"]
+    assert settings["entry"] == "dice" and model["negatives"] == "random"
     assert model["margin_up"] == suite_config["method_settings"]["dice"]["margin_up"]
+    changed = {**suite_config, "method_settings": {"dice": {"margin_up": 7}}}
+    assert run_settings(changed, method="dice-l1", backbone="mf")["model"]["margin_up"] == 7
 
 
 def test_load_config_names_the_file(tmp_path):
@@ -71,3 +74,59 @@ def test_load_config_names_the_file(tmp_path):
         load_config(path)
     with pytest.raises(DiceError, match="config file is missing"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_committed_schema_is_the_generated_one():
+    from dice.schema import config_schema
+
+    committed = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert committed == yaml.safe_load(yaml.safe_dump(config_schema()))
+
+
+def test_schema_defaults_are_the_dataclass_defaults():
+    from dice.methods.dice import DICESettings
+    from dice.settings import TrainSettings
+
+    config = validate_config(MINIMAL)
+    assert config["train"]["lr_dice"] == TrainSettings().lr_dice
+    dice = run_settings(config, method="dice", backbone="mf")["model"]
+    assert dice["margin_up"] == DICESettings().margin_up and dice["discrepancy_rows"] is None
+
+
+def test_a_misspelled_study_name_is_rejected():
+    with pytest.raises(DiceError) as err:
+        validate_config({**MINIMAL, "studies": {"fig6_cap": {"methods": ["dice"]}}})
+    assert "unknown key 'fig6_cap' (did you mean 'fig6_caps'?) in studies" in str(err.value)
+
+
+def test_builtin_profiles_and_variants_need_no_definition():
+    config = validate_config({**MINIMAL, "profile": "fast", "methods": ["dice-l1", "ips-c"]})
+    dice = run_settings(config, method="dice-l1", backbone="mf")
+    assert dice["model"]["discrepancy"] == "l1"
+    # the learning rate is resolved by the method's lr_key: fast sets lr_dice 0.004
+    assert dice["train"]["lr"] == 0.004 and dice["train"]["batch_size"] == 2048
+    assert run_settings(config, method="ips-c", backbone="mf")["train"]["lr"] == 0.01
+
+
+def test_a_setting_the_method_lacks_is_rejected():
+    bad = {**MINIMAL, "method_settings": {"ips-c": {"margin_up": 3}}}
+    with pytest.raises(DiceError, match="'ips-c' .* has no setting"):
+        validate_config(bad)
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("datasets:\n  toy: {source: synthetic\nseeds: [0]\n")
+    with pytest.raises(DiceError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "line 3" in message and "\n" not in message
+
+
+def test_analysis_constants_are_settings():
+    config = validate_config({**MINIMAL, "analysis": {"disentangle_users": 500}})
+    assert config["analysis"]["disentangle_users"] == 500
+    assert config["analysis"]["counterfactual_k"] == 20
+    assert config["analysis"]["long_tail_head_share"] == 0.2
+    with pytest.raises(DiceError, match="analysis/significance_level"):
+        validate_config({**MINIMAL, "analysis": {"significance_level": 1.5}})

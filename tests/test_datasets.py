@@ -42,7 +42,7 @@ def make_zip(path: Path, member: str, text: str) -> str:
 
 
 def sources_with(tmp_path: Path, **changes: dict) -> Path:
-    """A copy of config/datasets.yaml with some entries changed (URLs, checksums)."""
+    """A copy of the dataset catalogue (dice/data/catalogue.yaml) with some entries changed."""
     table = load_sources()
     for key, change in changes.items():
         table[key] = {**table[key], **change}

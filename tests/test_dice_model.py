@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 
@@ -15,9 +13,7 @@ from tests.conftest import settings_for
 
 def dice_model(suite_config, split, **changes):
     _, cfg, _ = settings_for(suite_config, "dice", "mf")
-    return build_model(
-        dataclasses.replace(cfg, **changes), split, generator=torch_generator(0, "init")
-    )
+    return build_model(cfg.with_settings(**changes), split, generator=torch_generator(0, "init"))
 
 
 def batch(mask: bool) -> Batch:

@@ -12,15 +12,16 @@ import pytest
 import torch
 
 from dice.batches import EpochSampler
-from dice.config import OBJECTIVES, parse_run_settings, run_settings
+from dice.config import parse_run_settings, run_settings
 from dice.data.interactions import Interactions, Split
 from dice.evaluate import top_k
+from dice.methods import REGISTRY
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
 from dice.train import Trainer
 from tests.conftest import checkerboard, settings_for
 
-TRAINED = [m for m in OBJECTIVES if m != "itempop"]
+TRAINED = [key for key, entry in REGISTRY.items() if entry.base is None and key != "itempop"]
 GRID = [(b, m) for b in ("mf", "lightgcn") for m in TRAINED]
 
 
@@ -98,9 +99,7 @@ def test_training_is_deterministic_under_a_seed(backbone, method, suite_config, 
 
     def run():
         model = build_model(model_cfg, small_split, generator=torch_generator(3, "init"))
-        Trainer(
-            model, small_split, model_config=model_cfg, config=train_cfg, seed=3, progress=False
-        ).fit()
+        Trainer(model, small_split, config=train_cfg, seed=3, progress=False).fit()
         return model.state_dict()
 
     first, second = run(), run()
@@ -118,11 +117,10 @@ def test_planted_preference_is_ranked_first_after_a_short_fit(backbone, method, 
         max_epochs=40,
         batch_size=16,
         lr=0.02,
-        lr_dice=0.02,
         valid_metric="recall@1",
     )
     model = build_model(model_cfg, split, generator=torch_generator(0, "init"))
-    Trainer(model, split, model_config=model_cfg, config=train_cfg, seed=0, progress=False).fit()
+    Trainer(model, split, config=train_cfg, seed=0, progress=False).fit()
     model.eval()
     with torch.no_grad():
         ranked = top_k(model.scorer(), n_users=split.n_users, exclude=split.train.csr(), k=1)

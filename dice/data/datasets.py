@@ -3,12 +3,13 @@
 Every reader returns one frame with columns ``user``, ``item`` (original ids, int64), ``rating``
 (float64) and ``timestamp`` (int64, seconds since 1970). Binarisation, filtering and reindexing
 are `dice.data.preprocess`'s job; the text parsers are in `dice.data.ratings_text` and
-`dice.data.netflix`. URLs, archive members and checksums come from
-``config/datasets.yaml`` only. Malformed input raises a one-line `DiceError` naming the file.
+`dice.data.netflix`. URLs, archive members and checksums come from the package's
+``dice/data/catalogue.yaml`` only. Malformed input raises a one-line `DiceError` naming the file.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import zipfile
 import zlib
@@ -32,7 +33,7 @@ __all__ = [  # the text parsers live in their own modules; importable from here 
 ]  # fmt: skip
 
 SOURCES: tuple[str, ...] = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic")
-SOURCES_FILE = Path(__file__).resolve().parents[2] / "config" / "datasets.yaml"
+SOURCES_FILE = importlib.resources.files("dice.data") / "catalogue.yaml"  # package data
 
 
 def load_ratings(
@@ -51,7 +52,7 @@ def load_ratings(
             files must be placed here.
         synthetic: simulator parameters (``{"preset": "tiny", ...}``) for ``source="synthetic"``.
         seed: seed of the simulator's generator (purpose ``"synthetic"``).
-        sources_file: the URL/checksum table, ``config/datasets.yaml`` by default.
+        sources_file: the URL/checksum table, ``dice/data/catalogue.yaml`` by default.
     """
     if source not in SOURCES:
         raise DiceError(f"unknown dataset source {source!r}; expected one of {', '.join(SOURCES)}")
@@ -71,7 +72,7 @@ def load_ratings(
 
 
 def load_sources(path: str | Path = SOURCES_FILE) -> dict:
-    """The dataset table of ``config/datasets.yaml``: source key -> URL, member, checksum."""
+    """The dataset table of ``dice/data/catalogue.yaml``: source key -> URL, member, checksum."""
     path = Path(path)
     try:
         table = yaml.safe_load(path.read_text())

@@ -3,7 +3,7 @@
 `fetch` writes into ``<dest>.part``, continues an existing ``.part`` with an HTTP ``Range``
 request, verifies the checksum and only then renames the file onto `dest`. A reader therefore
 never sees a half-written or wrong `dest`; an interrupted download resumes where it stopped.
-The GroupLens URLs and checksums used by the suite live in ``config/datasets.yaml`` (SPEC §1).
+The GroupLens URLs and checksums used by the suite live in ``dice/data/catalogue.yaml``.
 When a download is impossible, every error says where to place the file by hand instead.
 """
 

@@ -1,9 +1,11 @@
 """The one interface every method implements, and the batch it trains on.
 
-A method is an `nn.Module` with ``loss(batch) -> dict[str, Tensor]`` (named terms plus
+A method's model is an `nn.Module` with ``loss(batch) -> dict[str, Tensor]`` (named terms plus
 ``"loss"``, the total that is minimised) and ``scorer(mode) -> Callable[[users], scores]`` that
-returns a function scoring all items for a batch of users. The trainer and the evaluator see
-only this protocol (STYLE.md principle 5), so Table 2 is a loop over (backbone, method).
+returns a function scoring all items for a batch of users. Everything else the trainer and the
+run stages need is a declared member of `Recommender` with a default (`trainable`, `negatives`,
+`sampler_options`, `scorings`, `embeddings`, the epoch hooks): they see only this protocol, so
+Table 2 is a loop over (backbone, method) and no stage knows a method by name (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -52,10 +54,21 @@ class Batch:
 class Recommender(nn.Module):
     """Base class of every trainable method (see module docstring)."""
 
+    #: False for a method with nothing to fit (ItemPop): the train stage skips the trainer.
+    trainable: bool = True
     #: Which negative sampler the trainer must use for this method.
     negatives: NegativeKind = "uniform"
-    #: Scoring modes this method supports at evaluation time.
+    #: Scoring modes this method supports at evaluation time (each writes its own top-k).
     scorings: tuple[Scoring, ...] = ("full",)
+
+    def sampler_options(self) -> dict[str, float]:
+        """Keyword options of the coming epoch's negative sampler (`EpochSampler.sample`),
+        e.g. DICE's PNSM margin and pool; none for uniform negatives."""
+        return {}
+
+    def embeddings(self) -> dict[str, Tensor]:
+        """Named embedding tables the evaluate stage saves (embeddings.npz); none by default."""
+        return {}
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError

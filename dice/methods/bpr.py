@@ -1,21 +1,32 @@
-"""BPR on a backbone, optionally IPS-weighted or with scalar biases.
+"""Plain BPR on a backbone (`none`: BPR-MF / LightGCN, Rendle et al. 2009).
 
-One class serves `none` (BPR-MF / LightGCN, Rendle et al. 2009), the IPS family (the positive's
-weight multiplies its K pair terms, official-code §2.5) and the scalar-bias baselines of DICE
-§4.2.2 (`bias-u`, `bias-i`, `bias-ui`: learned user / item scalars added to the score).
-
-Note: under the pairwise BPR loss a user bias cancels from every difference s(u,i) − s(u,j), so it
-receives no gradient and `bias-u` trains exactly like `none`; the paper does not say which loss its
-BIAS-U used. The suite keeps the literal construction and reports the consequence.
+`BPRRecommender` also serves the IPS family (`dice.methods.ips`: the positive's weight multiplies
+its K pair terms, official-code §2.5) and the scalar-bias baselines of DICE §4.2.2
+(`dice.methods.bias`: learned user / item scalars added to the score).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from dice.losses import bpr
+from dice.methods.spec import Method
 from dice.models.base import Batch, Recommender, Scorer, Scoring
+
+
+@dataclass(frozen=True)
+class BPRSettings:
+    """Plain BPR has no settings of its own (backbone and training settings only)."""
+
+
+def build(settings: BPRSettings, context) -> BPRRecommender:
+    return BPRRecommender(context.backbone(context.train_graph()))
+
+
+METHOD = Method(family="bpr", settings=BPRSettings, build=build)
 
 
 class BPRRecommender(Recommender):

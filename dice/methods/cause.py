@@ -11,15 +11,29 @@ features (with repeats), as in the official LGNCausE.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dice.errors import DiceError
 from dice.losses import bpr
+from dice.methods.spec import Method
 from dice.models.base import Batch, Recommender, Scorer, Scoring, inner_scorer, uniform_init
 from dice.models.mf import MFBackbone
+from dice.settings import setting
+
+
+@dataclass(frozen=True)
+class CausESettings:
+    discrepancy_weight: float = setting(
+        0.01, doc="weight of the control/treatment discrepancy", minimum=0,
+        source="authors' code: dis_pen (config cfgs)")  # fmt: skip
+    cause_loss: Literal["bce", "bpr"] = setting(
+        "bce", doc="CausE loss (bce as in the authors' code, bpr as the paper says)",
+        source="authors' code: CausE model")  # fmt: skip
 
 
 class MFTreatmentSide(nn.Module):
@@ -92,3 +106,25 @@ class CausE(Recommender):
             raise ValueError(f"CausE has no {mode!r} scoring")
         users, items = self.control()
         return inner_scorer(users, items)
+
+
+def build(settings: CausESettings, context) -> CausE:
+    split = context.split
+    if len(split.train_intervened) == 0:
+        raise DiceError(
+            "CausE needs intervened training data, but this split has none "
+            "(intervened_train_share is 0); drop cause from this split's methods"
+        )
+    mf = context.backbone_name == "mf"
+    if mf:
+        control = context.backbone(None)
+        treatment = MFTreatmentSide(control, generator=context.generator)
+    else:
+        control = context.backbone(split.train_normal)
+        treatment = context.backbone(split.train_intervened)
+    return CausE(control, treatment, discrepancy_weight=settings.discrepancy_weight,
+                 loss=settings.cause_loss, shared_users=mf)  # fmt: skip
+
+
+METHOD = Method(family="cause", settings=CausESettings, build=build, dual_table=True,
+                needs_intervened=True)  # fmt: skip

@@ -18,13 +18,48 @@ PNSM margin m_up by `decay` after every epoch; both live in buffers so they are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dice.config import ModelConfig
 from dice.losses import discrepancy, masked_bpr
+from dice.methods.spec import Method
 from dice.models.base import Batch, Recommender, Scorer, Scoring, inner_scorer
+from dice.settings import setting
+
+
+@dataclass(frozen=True)
+class DICESettings:
+    interest_weight: float = setting(
+        0.1, doc="alpha for the interest loss (initial value under the curriculum)", minimum=0,
+        source="DICE §4.1 alpha; authors' code: int_weight")  # fmt: skip
+    conformity_weight: float = setting(
+        0.1, doc="alpha for the conformity loss; 0 removes conformity modelling (Fig. 7)",
+        minimum=0, source="authors' code: pop_weight")  # fmt: skip
+    discrepancy_weight: float = setting(0.01, doc="beta, the discrepancy weight", minimum=0,
+                                        source="DICE §4.1 beta; authors' code: dis_pen")  # fmt: skip
+    discrepancy: Literal["dcor", "l1", "l2"] = setting(
+        "dcor", doc='discrepancy loss (dcor minimised; l1/l2 maximised, "L1-inv"/"L2-inv")',
+        source="DICE §4.4.4; authors' code: dis_loss")  # fmt: skip
+    discrepancy_rows: int | None = setting(
+        None, doc="compute the discrepancy on the first this-many positives of each (shuffled) "
+        "batch only; null = all rows of the batch (exact, the authors' semantics)",
+        schema={"type": ["integer", "null"], "minimum": 1})  # fmt: skip
+    margin_up: float = setting(40.0, doc="PNSM initial absolute popularity margin m_up",
+                               minimum=0, source="authors' code: margin")  # fmt: skip
+    pool: int = setting(40, doc="PNSM minimum candidate-pool size", minimum=1,
+                        source="authors' code: pool")  # fmt: skip
+    decay: float = setting(0.9, doc="curriculum factor applied to alpha and m_up after every "
+                           "epoch", exclusiveMinimum=0, maximum=1,
+                           source="DICE §3.3; authors' code: margin_decay, loss_decay")  # fmt: skip
+    curriculum: bool = setting(True, doc='decay alpha and m_up after every epoch (false = '
+                               '"normal learning", Fig. 8a)', source="authors' code: adaptive")  # fmt: skip
+    negatives: Literal["pnsm", "random"] = setting(
+        "pnsm", doc="negative sampler (pnsm, or random with the mask from popularity, Table 3)",
+        source="DICE §3.4")  # fmt: skip
 
 
 class DICE(Recommender):
@@ -32,7 +67,7 @@ class DICE(Recommender):
 
     scorings: tuple[Scoring, ...] = ("full", "interest", "conformity")
 
-    def __init__(self, interest: nn.Module, conformity: nn.Module, *, config: ModelConfig):
+    def __init__(self, interest: nn.Module, conformity: nn.Module, *, config: DICESettings):
         super().__init__()
         self.interest, self.conformity = interest, conformity
         self.negatives = config.negatives
@@ -44,9 +79,9 @@ class DICE(Recommender):
         #: Compute the discrepancy on the first this-many positives of each batch only (None:
         #: the whole batch, the official semantics). Batches are shuffled, so with 128 at a
         #: larger batch size this is an official-size batch, and its expectation is the mean of
-        #: the official discrepancy over the batch's 128-row chunks (a fast-profile option; dCor
-        #: costs O(n²) in the batch's unique entities).
-        self.discrepancy_rows: int | None = getattr(config, "discrepancy_rows", None)
+        #: the official discrepancy over the batch's 128-row chunks (dCor costs O(n²) in the
+        #: batch's unique entities; measured in benchmarks/ as the ``dis128`` variant).
+        self.discrepancy_rows: int | None = config.discrepancy_rows
         # Curriculum state: float64 buffers, saved with the model and restored on resume.
         self.register_buffer(
             "alpha_interest", torch.tensor(config.interest_weight, dtype=torch.float64)
@@ -120,6 +155,10 @@ class DICE(Recommender):
         return {"user_interest": u_int, "item_interest": i_int,
                 "user_conformity": u_con, "item_conformity": i_con}  # fmt: skip
 
+    def sampler_options(self) -> dict[str, float]:
+        """PNSM's margin in force for the coming epoch and its pool (DICE §3.4)."""
+        return {"margin_up": float(self.margin_up), "pool": self.pool}
+
     def epoch_state(self) -> dict[str, float]:
         return {
             "alpha_interest": float(self.alpha_interest),
@@ -144,3 +183,20 @@ def _pair_differences(user: Tensor, items: Tensor) -> Tensor:
     """
     scores = (items * user.unsqueeze(1)).sum(-1)  # (B, 1+K); cheaper than bmm at these sizes
     return scores[:, :1] - scores[:, 1:]
+
+
+def build(settings: DICESettings, context) -> DICE:
+    graph = context.train_graph()
+    return DICE(context.backbone(graph), context.backbone(graph), config=settings)
+
+
+METHOD = Method(family="dice", settings=DICESettings, build=build, lr_key="lr_dice",
+                dual_table=True)  # fmt: skip
+
+
+def curriculum_variants(alpha: float) -> dict[str, dict]:
+    """The Fig. 8a method keys of one initial α: DICE with and without the curriculum
+    (``dice-a<α>-curriculum``, ``dice-a<α>-normal``), as `method_settings` entries."""
+    return {f"dice-a{alpha:g}-{mode}": {"objective": "dice", "interest_weight": alpha,
+                                        "conformity_weight": alpha, "curriculum": on}
+            for mode, on in (("curriculum", True), ("normal", False))}  # fmt: skip

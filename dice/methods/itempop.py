@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
+from dice.methods.spec import Method
 from dice.models.base import Batch, Recommender, Scorer, Scoring
 
 
@@ -30,3 +33,15 @@ class ItemPop(Recommender):
             return popularity.expand(len(users), -1)  # (B, I)
 
         return score
+
+
+@dataclass(frozen=True)
+class ItemPopSettings:
+    """ItemPop has no settings."""
+
+
+def build(settings: ItemPopSettings, context) -> ItemPop:
+    return ItemPop(torch.from_numpy(context.popularity(("train_normal",))))
+
+
+METHOD = Method(family="itempop", settings=ItemPopSettings, build=build)

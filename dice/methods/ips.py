@@ -10,10 +10,39 @@ the new maximum (a no-op after IPS-CN, whose maximum is 1, as in the official co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
+from dice.methods.bpr import BPRRecommender
+from dice.methods.spec import Method
+from dice.settings import setting
+
 IPS_VARIANTS = ("ips", "ips-c", "ips-cn", "ips-cnsr")
+PARTS = ("train_normal", "train_intervened")  # the authors' popularity_blend.npy
+
+
+@dataclass(frozen=True)
+class IPSSettings:
+    variant: Literal["ips", "ips-c", "ips-cn", "ips-cnsr"] = setting(
+        "ips", doc="weighting: plain, capped, capped-normalised, or smoothed (IPS-CNSR)",
+        source="DICE §4.1 baselines; authors' code: IPS weights")  # fmt: skip
+    ips_smoothing: float = setting(
+        1.0, doc="IPS-CNSR smoothing exponent s (unpublished; grid-searched)",
+        source="not published (docs/official-code.md); 1 = no smoothing", exclusiveMinimum=0)  # fmt: skip
+
+
+def build(settings: IPSSettings, context) -> BPRRecommender:
+    backbone = context.backbone(context.train_graph())
+    counts = context.popularity(PARTS, use="IPS")
+    weights = ips_weights(counts, variant=settings.variant, smoothing=settings.ips_smoothing)
+    return BPRRecommender(backbone, item_weight=torch.from_numpy(weights))
+
+
+METHOD = Method(family="ips", settings=IPSSettings, build=build)
 
 
 def ips_weights(

@@ -1,1 +1,0 @@
-"""Baselines of the DICE paper, composed from the backbones and losses of `dice`."""
