@@ -1,4 +1,4 @@
-"""Fast vs faithful profile: test Recall@20 over seeds (issue "benchmarks", item 3; SPEC §3).
+"""Fast vs faithful profile: test Recall@20 over seeds (docs/protocol.md#training-profiles).
 
 Each (dataset, backbone, method, profile, seed) is trained to its early stop and tested with the
 workflow's own stages (`dice.runs.train_run`, `dice.runs.evaluate_run`), into

@@ -1,6 +1,6 @@
 """Targets, the Markdown report and the scaling plot, all pure functions of the results JSON.
 
-Targets (issue "benchmarks", official-code §4), checked on scale-1 cells:
+Targets (docs/benchmarks.md says what they measure), checked on scale-1 cells:
 - DICE (dCor) epoch <= 1.5 × the BPR (`none`) epoch on the same dataset, backbone, profile;
   DICE with L1/L2 <= 1.2 ×; ratios, so the machine's speed cancels out;
 - negative sampling < 10 % of the epoch, every cell;

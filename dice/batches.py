@@ -1,8 +1,9 @@
 """One epoch of training samples: every training positive once, with its negatives.
 
-The positives are the normal and the intervened training records (the official "blend",
-code §2.1). Negatives are drawn for the whole epoch at once by the vectorised samplers of
-`dice.sampling`; the trainer then shuffles and cuts them into batches.
+The positives are the normal and the intervened training records (the authors' "blend",
+docs/official-code.md#training-set-and-batches). Negatives are drawn for the whole epoch at once
+by the vectorised samplers of `dice.sampling`; the trainer then shuffles and cuts them into
+batches.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class EpochSampler:
         kind: uniform (BPR baselines), pnsm or random (DICE, with the O1/O2 mask).
         k: negatives per positive.
         exclusion: exclude all of the user's training items (default), or only those in the
-            positive's own part, as the official samplers do (code §2.1).
+            positive's own part, as the authors' samplers do
+            (docs/official-code.md#negative-sampling).
     """
 
     def __init__(
@@ -70,7 +72,8 @@ class EpochSampler:
         exclusion: Literal["all_train", "same_part"] = "all_train",
     ):
         self.kind, self.k, self.n_items = kind, k, split.n_items
-        # PNSM popularity: normal-train counts only, even for intervened positives (code §2.7).
+        # PNSM popularity: normal-train counts only, even for intervened positives
+        # (docs/official-code.md#pnsm).
         self.popularity = training_popularity(split, parts=("train_normal",))
         check_popularity(self.popularity, split, parts=("train_normal",), use="negative sampling")
         parts = [split.train_normal, split.train_intervened]

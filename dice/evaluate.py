@@ -1,9 +1,10 @@
 """Full-ranking evaluation: score every item in user batches, mask training items, take top-K.
 
-Protocol (SPEC §4, `reference/official-code.md` §3): each user is ranked against all items; the
-user's training items (normal + intervened train) are removed; validation items are not removed
-at test time (they count as misses). Ties are broken deterministically by ascending item id,
-where the official code (faiss, torch.topk) leaves the order arbitrary.
+Protocol (docs/protocol.md#evaluation; the authors' code: docs/official-code.md#ranking): each
+user is ranked against all items; the user's training items (normal + intervened train) are
+removed; validation items are not removed at test time (they count as misses). Ties are broken
+deterministically by ascending item id, where the official code (faiss, torch.topk) leaves the
+order arbitrary.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def top_k(
         score_fn: maps a (B,) int64 tensor of user ids (on `device`) to (B, n_items) scores.
         n_users: users to rank, ids 0..n_users-1.
         exclude: (n_users, n_items) matrix whose stored entries are never recommended (the
-            training items, SPEC §4).
+            training items, docs/protocol.md#evaluation).
         k: list length (official code: 50).
         batch_size: users scored at once (on CPU at most `CPU_CHUNK_CELLS` scores per chunk).
         device: where the user ids are placed and the ranking runs.
@@ -141,7 +142,9 @@ def hits_matrix(topk: NDArray[np.integer], truth: sp.csr_matrix) -> NDArray[np.b
 
 
 def evaluate(topk: NDArray[np.integer], truth: Interactions, *, ks: Sequence[int]) -> EvalResult:
-    """Recall, HR and NDCG at each k of `topk` against the held-out `truth` (SPEC §4).
+    """Recall, HR and NDCG at each k of `topk` against the held-out `truth`.
+
+    Definitions: docs/protocol.md#evaluation.
 
     Duplicate truth records count once. Both averages are returned: over users with >= 1 truth
     item and over all ``truth.n_users`` users (the official divisor).

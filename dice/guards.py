@@ -4,11 +4,12 @@ Each guard is called where the data is used and raises `LeakageError` (a one-lin
 
 * `check_split` — no validation or test interaction is also a training interaction (called by
   `dice.registry.build_model`, hence by the train and evaluate stages, and by ``import-split``);
-* `check_graph` — a LightGCN adjacency holds training edges only (official-code §2.4: the graph
-  is built from the training COO); `check_model` applies it to every graph inside a model;
+* `check_graph` — a LightGCN adjacency holds training edges only (the authors build the graph
+  from the training COO, docs/official-code.md#lightgcn); `check_model` applies it to every
+  graph inside a model;
 * `check_popularity` — the popularity a sampler, ItemPop or IPS uses is the item count of the
   training parts it should come from: normal train for PNSM and ItemPop, normal + intervened
-  train for IPS (official-code §1.4, issue #5). `training_popularity` is the one function that
+  train for IPS (docs/official-code.md#files). `training_popularity` is the one function that
   computes those counts; `check_popularity` recounts independently.
 
 `check_test_coverage` is a bad-input guard, not a leakage one: a split whose test set is empty
@@ -129,7 +130,8 @@ def check_model(model: nn.Module, split: Split) -> None:
     """Apply the graph and popularity guards to everything a built model holds.
 
     Every submodule with an ``adjacency`` tensor (LightGCN) must hold training edges only;
-    a ``popularity`` buffer (ItemPop) must be the normal-train item count (official-code §2.9).
+    a ``popularity`` buffer (ItemPop) must be the normal-train item count
+    (docs/official-code.md#itempop).
     """
     for name, module in model.named_modules():
         adjacency = getattr(module, "adjacency", None)

@@ -1,7 +1,8 @@
 """Loss terms shared by every method: BPR, masked BPR and DICE's discrepancy.
 
 Pure torch functions of score tensors. Means are taken over all B·K (positive, negative) entries,
-masked entries included as zeros, as in the official code (official-code.md §2.3, §2.5, §2.7).
+masked entries included as zeros, as in the authors' code (docs/official-code.md, sections MF,
+IPS and DICE).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def bpr(
 ) -> torch.Tensor:
     """Bayesian personalised ranking loss, averaged over all B·K pairs.
 
-    Math: L = -1/(B K) Σ_b Σ_k w_b · log σ(pos_b - neg_bk)  (official-code §2.3; §2.5 for w).
+    Math: L = -1/(B K) Σ_b Σ_k w_b · log σ(pos_b - neg_bk)  (docs/official-code.md#mf; w: #ips).
 
     Args:
         pos: (B,) scores of the positives.
@@ -40,7 +41,7 @@ def masked_bpr(diff: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BPR on score differences, counting only the entries where `mask` is set.
 
     Math: L = -1/(B K) Σ_bk m_bk · log σ(diff_bk). The divisor is all B·K entries, not the
-    number of masked ones, as in DICE's L_int and L_con (official-code §2.7, "Losses").
+    number of masked ones, as in DICE's L_int and L_con (docs/official-code.md#dice, "Losses").
 
     Args:
         diff: (B, K) score differences, positive minus negative (or reversed, for O2 in L_con).
@@ -53,9 +54,9 @@ def _centred_distances(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch
     """Pairwise Euclidean distances (n, n) of the rows of `x` and their double-centred version.
 
     Gram form sqrt(|x_k|² + |x_l|² - 2 x_k·x_l) on mean-centred rows (distances are
-    shift-invariant; centring limits cancellation), no n×n×d tensor (official-code §4). Squared
-    distances at or below `eps`, and the diagonal, count as 0. In-place passes keep it to one
-    GEMM and a handful of n×n sweeps.
+    shift-invariant; centring limits cancellation), no n×n×d tensor. Squared distances at or
+    below `eps`, and the diagonal, count as 0. In-place passes keep it to one GEMM and a handful
+    of n×n sweeps.
     """
     x = x - x.mean(dim=0, keepdim=True)
     sq = (x * x).sum(dim=1, keepdim=True)  # (n, 1)
@@ -129,12 +130,12 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor, *, eps: float = 1e-9)
 
     Math: A, B = double-centred distance matrices of the rows of x and y;
     dCov² = mean(A∘B), dVar²_x = mean(A∘A), dVar²_y = mean(B∘B);
-    dCor = sqrt(dCov²) / (dVar²_x · dVar²_y)^(1/4)  (official-code §2.7, "Discrepancy").
+    dCor = sqrt(dCov²) / (dVar²_x · dVar²_y)^(1/4)  (docs/official-code.md#dice, "Discrepancy").
 
-    Distances use the Gram form sqrt(|x_k|² + |x_l|² - 2 x_k·x_l) (official-code §4), so memory
-    is O(n²), not O(n²d); the backward is analytic (`_DistanceCorrelation`), a few times faster
-    than autograd through the n×n graph. Squared distances at or below `eps` count as 0 (with
-    gradient 0); if dCov² or dVar²_x·dVar²_y is at or below `eps` the value and gradient are 0.
+    Distances use the Gram form sqrt(|x_k|² + |x_l|² - 2 x_k·x_l), so memory is O(n²), not
+    O(n²d); the backward is analytic (`_DistanceCorrelation`), a few times faster than autograd
+    through the n×n graph. Squared distances at or below `eps` count as 0 (with gradient 0); if
+    dCov² or dVar²_x·dVar²_y is at or below `eps` the value and gradient are 0.
     So the value and its gradient stay finite when x == y, when rows coincide, or when all rows
     are equal. Matches ``dcor.distance_correlation``.
 
@@ -155,7 +156,7 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor, *, eps: float = 1e-9)
 def discrepancy(x: torch.Tensor, y: torch.Tensor, *, kind: DiscrepancyKind) -> torch.Tensor:
     """The discrepancy term that is ADDED to the loss (multiplied by β) to separate x from y.
 
-    Sign convention (official-code §2.7; paper eq. 10 with the three options of §3.3):
+    Sign convention (docs/official-code.md#dice; paper eq. 10 with the three options of §3.3):
     - ``"dcor"``: +dCor(x, y), so distance correlation is minimised;
     - ``"l1"``: -mean|x - y| (L1-inv), so the paired L1 distance is maximised;
     - ``"l2"``: -mean (x - y)² (L2-inv), so the paired squared distance is maximised.

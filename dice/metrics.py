@@ -1,9 +1,10 @@
 """Top-K ranking metrics, overlap with ItemPop and popularity bias of top-K lists (pure numpy).
 
-Accuracy metrics follow the official code (`reference/official-code.md` §3, SPEC §4): binary
-relevance, Recall@K = hits / |T_u| (all held-out items, not min(K, |T_u|)), HR@K = any hit,
-NDCG@K with log2 discounts and the ideal DCG over min(K, |T_u|) ranks. Two averages are offered:
-over users with at least one held-out item (standard) and over all users (the official divisor).
+Accuracy metrics follow the authors' code (docs/official-code.md#metrics; the suite's protocol:
+docs/protocol.md#evaluation): binary relevance, Recall@K = hits / |T_u| (all held-out items, not
+min(K, |T_u|)), HR@K = any hit, NDCG@K with log2 discounts and the ideal DCG over min(K, |T_u|)
+ranks. Two averages are offered: over users with at least one held-out item (standard) and over
+all users (the official divisor).
 IOU@K with ItemPop is the paper's Fig. 5a (official `tester.py:compute_iou`).
 """
 
@@ -82,7 +83,7 @@ def average(
         n_relevant: (U,) relevant items per user.
         divisor: ``"users_with_truth"`` divides the sum by the users with >= 1 relevant item
             (standard; NaN when there is none); ``"all_users"`` by U, the official code's
-            divisor (`reference/official-code.md` §3, "averaging quirk").
+            divisor (docs/official-code.md#averages).
     """
     n_rel = np.asarray(n_relevant)
     if divisor == "users_with_truth":
@@ -188,7 +189,9 @@ def popularity_bias(
     k: int,
     long_tail_share: float = 0.8,
 ) -> dict[str, float]:
-    """Popularity bias of the first k items of each top-K list (SPEC §4).
+    """Popularity bias of the first k items of each top-K list.
+
+    Definitions: docs/artefacts.md#popularity-bias-metrics.
 
     Args:
         topk: (U, K) recommended item ids, best first.

@@ -51,7 +51,7 @@ def prepare_dataset(
 
     options = {**preprocess, **dataset.get("preprocess", {})}
     source, truth = dataset["source"], None
-    if source == "synthetic":  # the simulator also returns its ground truth (SPEC §6)
+    if source == "synthetic":  # the simulator also returns its ground truth (docs/simulator.md)
         from dice.data.synthetic import generate_with_truth
 
         params = {"preset": dataset["preset"], **dataset.get("synthetic", {})}
@@ -220,7 +220,7 @@ def _disentanglement(
     analysis: AnalysisSettings,
     device,
 ) -> dict:
-    """Scores against the simulator's ground truth (SPEC §6), under `no_grad`."""
+    """Scores against the simulator's ground truth (docs/simulator.md), under `no_grad`."""
     from dice.data.interactions import Interactions
     from dice.data.synthetic import GroundTruth
     from dice.disentangle import disentanglement_scores, scorers_of

@@ -1,4 +1,4 @@
-"""The training loop shared by every method (official-code §2.1).
+"""The training loop shared by every method (docs/official-code.md#training).
 
 Per epoch: draw every positive's negatives (vectorised, seeded), shuffle, step the optimiser on
 batches of `batch_size` positives, validate with full ranking, step ReduceLROnPlateau on the
@@ -163,7 +163,10 @@ class Trainer:
         state.epoch += 1
 
     def _early_stopping(self, valid: float, lr_at_start: float) -> None:
-        """Official EarlyStopManager (code §2.1): counts only once lr has reached min_lr."""
+        """The authors' EarlyStopManager: counts only once lr has reached min_lr.
+
+        See docs/official-code.md#schedule-and-early-stopping.
+        """
         state = self.state
         at_min = lr_at_start <= self.config.min_lr * (1 + 1e-9)
         if at_min and valid <= state.es_best:

@@ -1,5 +1,5 @@
 """One contract for every (backbone, method): shapes, finite loss, determinism, round-trips,
-and a planted-preference case ranked right after a short fit (STYLE.md principle 10)."""
+and a planted-preference case ranked right after a short fit."""
 
 from __future__ import annotations
 

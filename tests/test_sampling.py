@@ -1,5 +1,5 @@
-"""Samplers: invariants, the PNSM rules of official-code §2.7, and distribution checks against
-slow per-sample reference samplers written here with plain Python loops."""
+"""Samplers: invariants, the PNSM rules of docs/official-code.md#pnsm, and distribution checks
+against slow per-sample reference samplers written here with plain Python loops."""
 
 from __future__ import annotations
 
@@ -334,7 +334,7 @@ def test_pnsm_fallback_when_both_pools_are_tiny() -> None:
 
 
 def reference_pnsm(u, i, *, k, pop, margin, pool, excluded, rng):
-    """official-code §2.7 literally, one positive at a time."""
+    """The authors' PNSM (docs/official-code.md#pnsm) literally, one positive at a time."""
     p = pop[i]
     c_up = [j for j in range(len(pop)) if pop[j] > p + margin and j not in excluded]
     c_down = [j for j in range(len(pop)) if pop[j] < p / 2 and j not in excluded]

@@ -1,4 +1,5 @@
-"""Invariants of the intervened split (SPEC §2): partition, determinism, popularity shift, shares.
+"""Invariants of the intervened split (docs/protocol.md#intervened-split): partition, determinism,
+popularity shift, shares.
 
 Expected values are derived here: the percentile threshold by hand, the capped inclusion
 probabilities by root finding (scipy `brentq`), and the inclusion probabilities of successive

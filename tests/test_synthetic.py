@@ -1,4 +1,6 @@
-"""The simulator's ground truth, counterfactual test, presets and conformity knobs (SPEC §6)."""
+"""The simulator's ground truth, counterfactual test, presets and conformity knobs.
+
+The simulator is described in docs/simulator.md."""
 
 from __future__ import annotations
 
@@ -235,7 +237,7 @@ def test_bad_parameters_are_rejected(params, problem):
 
 # --- presets: sizes and skew after the default preprocessing and the intervened split --------
 
-# Targets: SPEC §1 Table 1 (ML-10M, Netflix) and this suite's ml100k split (cap 0.9, seed 0);
+# Targets: DICE Table 1 (ML-10M, Netflix) and this suite's ml100k split (cap 0.9, seed 0);
 # tolerances: users 1 %, items 2.5 %, interactions 2 %, train entropy 0.05 nats.
 TARGETS = {
     "ml100k-like": (514, 456, 16_475, 5.58),

@@ -1,4 +1,7 @@
-"""Raw rating readers: MovieLens (100K, 1M, 10M, 20M), Netflix Prize and the simulator (SPEC §1).
+"""Raw rating readers: MovieLens (100K, 1M, 10M, 20M), Netflix Prize and the simulator.
+
+The sources are described in docs/protocol.md#data, where each raw file goes in
+docs/data-sources.md.
 
 Every reader returns one frame with columns ``user``, ``item`` (original ids, int64), ``rating``
 (float64) and ``timestamp`` (int64, seconds since 1970). Binarisation, filtering and reindexing

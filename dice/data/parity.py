@@ -1,8 +1,9 @@
-"""Parity mode: the authors' released, preprocessed splits read as they are (SPEC §1).
+"""Parity mode: the authors' released, preprocessed splits read as they are.
 
 The official repository ships ``data/ml10m.zip`` and ``data/netflix.zip`` (user-placed here as
 ``resources/raw/dice-ml10m/ml10m.zip`` and ``resources/raw/dice-netflix/netflix.zip``). Each holds
-the files of official-code §1.4: scipy COO matrices of shape (U, I) saved with ``sp.save_npz``,
+the files of docs/official-code.md#files (parity mode itself: docs/reproducibility.md): scipy
+COO matrices of shape (U, I) saved with ``sp.save_npz``,
 
     train_coo_record.npz       normal train (60 %)          → train_normal
     train_skew_coo_record.npz  intervened train (10 %)      → train_intervened
@@ -40,7 +41,7 @@ MEMBERS: dict[str, str] = {
     "valid": "val_coo_record.npz",
     "test": "test_coo_record.npz",
 }
-# official-code §1.4 (issue #5): which training parts each shipped popularity array counts
+# Which training parts each shipped popularity array counts (docs/official-code.md#files)
 POPULARITY: dict[str, tuple[str, ...]] = {
     "popularity.npy": ("train_normal",),
     "popularity_skew.npy": ("train_intervened",),

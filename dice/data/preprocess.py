@@ -1,11 +1,12 @@
-"""From raw ratings to implicit-feedback interactions (SPEC §1; official-code.md §1.1-1.2).
+"""From raw ratings to implicit-feedback interactions.
 
-Steps, in order:
+Steps, in order (docs/protocol.md#data; the authors' pipeline:
+docs/official-code.md#data-pipeline):
 
 1. keep ratings >= `rating_threshold` (5: "keeping ratings of five stars as one", DICE §4.1);
 2. deduplicate (user, item), keeping the earliest record (dps ``filter_duplication``);
 3. optionally keep a seeded random fraction of the users (dps ``downsample_user``; the paper's
-   Netflix has 32,450 users, the fraction is undocumented, code §1.2);
+   Netflix has 32,450 users, the fraction is unpublished);
 4. filter: ``one_pass`` = dps ``filter_cf``: one pass over items, then one over users, each keeping
    entities with MORE than `min_count` records (so items may fall back to <= k afterwards);
    ``iterative`` = repeat both passes until nothing changes (a true "> k" core);
@@ -36,8 +37,10 @@ class PreprocessConfig:
     """Preprocessing options; defaults follow the paper and dps (see the module docstring)."""
 
     rating_threshold: float = 5.0  # DICE §4.1: five-star ratings are the positives
-    min_count: int = 10  # dps filter_cf(record, 10): keep entities with > 10 records (code §1.2)
-    filter: Literal["one_pass", "iterative"] = "one_pass"  # dps filter_cf (code §1.1)
+    # dps filter_cf(record, 10): keep entities with > 10 records; one pass over items, then users
+    # (docs/official-code.md#data-pipeline)
+    min_count: int = 10
+    filter: Literal["one_pass", "iterative"] = "one_pass"
     user_fraction: float = 1.0  # dps downsample_user; 1.0 keeps every user
 
     def __post_init__(self) -> None:

@@ -3,10 +3,11 @@
 A share of all records (40 % by default) is drawn without replacement with weight inversely
 proportional to the item's popularity: the *intervened* set, whose item distribution is far
 flatter than the rest (the *normal* training set). The intervened set is then cut uniformly at
-random into intervened-train / validation / test (10 / 10 / 20 % of all; DICE issue #10).
+random into intervened-train / validation / test (10 / 10 / 20 % of all; the authors' answer in
+tsinghua-fib-lab/DICE#10, see docs/official-code.md#split).
 
 Two readings of "we cap the probability at 0.9" (DICE §4.1) are offered, see
-``reference/official-code.md`` §1.3:
+docs/official-code.md#cap:
 
 * ``cap_mode="percentile"`` (the official code, dps ``SkewSplitter.unbiased_split``): the weight
   ``1/pop`` is clipped at the ``cap``-quantile of its distinct values, then records are drawn by
@@ -114,8 +115,9 @@ def inverse_popularity_weights(
 ) -> NDArray[np.float64]:
     """Per-record weight ``1/pop`` clipped at the `cap`-quantile of its distinct values.
 
-    Official code (official-code.md §1.3 step A): ``thr = np.percentile(unique(w), cap)`` with
-    linear interpolation, ``w = min(w, thr)``; our `cap` is a fraction, so it is scaled by 100.
+    The authors' code (dps, docs/official-code.md#cap): ``thr = np.percentile(unique(w), cap)``
+    with linear interpolation, ``w = min(w, thr)``; our `cap` is a fraction, so it is scaled by
+    100.
     """
     weights = 1.0 / np.bincount(item, minlength=n_items)[item]
     if cap is None:

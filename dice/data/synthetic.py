@@ -1,4 +1,4 @@
-"""The suite's click simulator (SPEC §6): interest + conformity -> clicks, with a known cause.
+"""The suite's click simulator (docs/simulator.md): interest + conformity -> clicks, known cause.
 
 The generative model (DICE §3.1, eq. 1: click = interest + conformity, additive):
 
@@ -82,7 +82,7 @@ class SimulatorParams:
 # Overrides of the `SimulatorParams` defaults. "tiny"/"small" (about 6k / 31k clicks) are for
 # tests and smoke runs. The "-like" presets are calibrated so that, AFTER the default
 # preprocessing and the intervened split (cap 0.9), users / items / interactions and the train
-# entropy match the real data (SPEC §1 Table 1; ml100k from this suite's own split): ML-100K
+# entropy match the real data (DICE Table 1; ml100k from this suite's own split): ML-100K
 # 514 / 456 / 16,475, 5.58; ML-10M 37,962 / 4,819 / 1,371,473, 6.22; Netflix 32,450 / 8,432 /
 # 2,212,690, 6.85. "group-conformity" is the scalar-bias failure case (DICE §4.2.2): conformity
 # changes sign across item groups for many users, which no b_u + b_i can express.

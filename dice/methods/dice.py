@@ -4,7 +4,7 @@ Two backbones of the same kind hold the interest and the conformity embeddings (
 click score is their sum, eq. (3): s = ⟨u_int, i_int⟩ + ⟨u_con, i_con⟩, equal to the inner
 product of the concatenations, eq. (9). With mask m = 1 where the negative is more popular (O2)
 and m = 0 otherwise (O1), per (positive i, negative j) entry and means over all B·K entries
-(official-code §2.7):
+(docs/official-code.md#dice):
 
     L_click = −mean log σ(Δ_int + Δ_con)                      eq. (8)
     L_int   = −mean m · log σ(Δ_int)                          eq. (7), O2 only
@@ -98,9 +98,10 @@ class DICE(Recommender):
             raise ValueError("DICE needs the O1/O2 mask from its negative sampler")
         u_int_all, i_int_all = self.interest()
         u_con_all, i_con_all = self.conformity()
-        # The batch's unique users and items (the discrepancy's entities, code §2.7). Each table
-        # is gathered once on them; the (positive, negative) pairs index those rows, so every
-        # table gets one dense-gradient scatter per step instead of three.
+        # The batch's unique users and items (the discrepancy's entities,
+        # docs/official-code.md#dice). Each table is gathered once on them; the (positive,
+        # negative) pairs index those rows, so every table gets one dense-gradient scatter per
+        # step instead of three.
         users, user_row = torch.unique(batch.users, return_inverse=True)  # (U_b,), (B,)
         items, item_row = torch.unique(
             torch.cat([batch.pos.unsqueeze(1), batch.neg], dim=1), return_inverse=True
@@ -167,7 +168,9 @@ class DICE(Recommender):
         }
 
     def end_epoch(self) -> dict[str, float]:
-        if self.curriculum:  # DICE §3.3, code §2.7: α and m_up × 0.9 per epoch, no floor
+        # DICE §3.3 and the authors' code (docs/official-code.md#dice): α and m_up × 0.9 per
+        # epoch, no floor
+        if self.curriculum:
             self.alpha_interest.mul_(self.decay)
             self.alpha_conformity.mul_(self.decay)
             self.margin_up.mul_(self.decay)

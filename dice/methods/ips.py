@@ -1,4 +1,4 @@
-"""Inverse-propensity weights of the IPS family (official-code §6).
+"""Inverse-propensity weights of the IPS family (docs/official-code.md#ips).
 
 Propensities come from training popularity (normal + intervened train, the official
 ``popularity_blend.npy``). With c̃ = max(c, 1) and M = max c̃, the base weight of a positive item

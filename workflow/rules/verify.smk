@@ -1,6 +1,6 @@
-# Reproducibility checks (README "Record and verify"): record the metrics of a finished run
-# set, verify fresh results against them, and compare Table 2 with the paper. These rules are
-# about one config file, so they take its path (and write into its own folder).
+# Reproducibility checks (docs/reproducibility.md#record-and-verify): record the metrics of a
+# finished run set, verify fresh results against them, and compare Table 2 with the paper.
+# These rules are about one config file, so they take its path (and write into its own folder).
 
 
 rule record:
