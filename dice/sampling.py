@@ -96,29 +96,6 @@ class ExclusionIndex:
         """(n_users,) number of distinct excluded items per user."""
         return self.by_item.degree
 
-    def contains(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.bool_]:
-        """Whether each (user, item) pair is excluded; any broadcastable shapes."""
-        query = np.asarray(users, dtype=np.int64) * np.int64(self.n_items) + np.asarray(items)
-        keys = self.by_item.keys
-        idx = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
-        return keys[idx] == query if len(keys) else np.zeros(query.shape, dtype=bool)
-
-    def count_pop_greater(self, users: ArrayLike, thr: ArrayLike) -> NDArray[np.int64]:
-        """How many of each user's excluded items have popularity > thr (thr may be real)."""
-        by_pop, users = self._by_pop(), np.asarray(users, dtype=np.int64)
-        first = np.searchsorted(self.sorted_pop, thr, side="right")
-        return self.degree[users] - by_pop.count_below(users, first)
-
-    def count_pop_less(self, users: ArrayLike, lim: ArrayLike) -> NDArray[np.int64]:
-        """How many of each user's excluded items have popularity < lim (lim may be real)."""
-        by_pop, users = self._by_pop(), np.asarray(users, dtype=np.int64)
-        return by_pop.count_below(users, np.searchsorted(self.sorted_pop, lim, side="left"))
-
-    def _by_pop(self) -> _Positions:
-        if self.by_pop is None:
-            raise ValueError("this ExclusionIndex was built without popularity")
-        return self.by_pop
-
 
 def _distinct_ranks(
     n_avail: NDArray[np.int64], group: NDArray[np.bool_], rng: np.random.Generator

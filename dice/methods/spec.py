@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from dice.models.base import Recommender
-    from dice.registry import BuildContext
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Method:
 
     family: str
     settings: type
-    build: Callable[[Any, BuildContext], Recommender]
+    build: Callable[[Any, Any], Recommender]  # (settings, dice.registry.BuildContext)
     lr_key: Literal["lr", "lr_dice"] = "lr"
     dual_table: bool = False
     needs_intervened: bool = False
