@@ -1,10 +1,10 @@
 """The benchmark datasets as split folders: real ML-100K and the synthetic ml10m-like preset.
 
-ML-100K is the workflow's own split (``results/splits/ml100k/<split>``, made by
-``snakemake results/splits/ml100k/<split>/stats.json``), or the same prepare → split stages run
-here when that folder is absent. ``ml10m-like`` (and ``ml100k-like``) come from the suite's
-simulator preset when `dice.data.synthetic.PRESETS` has it; otherwise from the stand-in below,
-a power-law generator of the ML-10M sizes of DICE Table 1 (37,962 users, 4,819 items,
+ML-100K is the workflow's own split (``results/splits/<id>/ml100k/<split>``, the folder
+``python -m dice plan --config config/config.yaml splits`` prints), or the same prepare → split
+stages run here when that folder is absent. ``ml10m-like`` (and ``ml100k-like``) come from the
+suite's simulator preset when `dice.data.synthetic.PRESETS` has it; otherwise from the stand-in
+below, a power-law generator of the ML-10M sizes of DICE Table 1 (37,962 users, 4,819 items,
 1,371,473 interactions). A `scale` multiplies users, items and interactions (the scaling curve).
 Every folder is cached under ``benchmarks/results/tmp/`` (git-ignored) and keyed by its recipe.
 """
