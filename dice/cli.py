@@ -255,4 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     except DiceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: what was written so far is kept; run the same command again to "
+              "resume (training continues from its last checkpoint)", file=sys.stderr)  # fmt: skip
+        return 130
     return 0

@@ -25,7 +25,7 @@ from dice.data.splits import check_disjoint, intervened_split, split_statistics
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k, topk_frame
 from dice.guards import check_test_coverage
-from dice.io import atomic_path, read_json, write_json, write_parquet
+from dice.io import atomic_path, read_json, save_torch, write_json, write_parquet
 from dice.registry import build_model
 from dice.seeding import numpy_rng, torch_generator
 from dice.settings import AnalysisSettings
@@ -113,15 +113,25 @@ def import_parity_split(archive: Path, *, out: Path, force: bool = False) -> dic
 
 def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, device: str = "cpu",
               force: bool = False, progress: bool | None = None) -> dict:  # fmt: skip
-    """Train one (split, backbone, method, seed) run; resumable from `out/checkpoint.pt`."""
+    """Train one (split, backbone, method, seed) run; resumable from `out/checkpoint.pt`.
+
+    A finished run of the same settings and seed in `out` is left as it is ("already done");
+    one of other settings is an error unless `force` retrains over it.
+    """
+    stamp = json.loads(json.dumps({"settings": dict(settings), "seed": seed}))
     if (out / "train.json").exists() and not force:
-        raise DiceError("a finished run is already here; pass --force to overwrite it", path=out)
+        done = read_json(out / "train.json")
+        if {"settings": done.get("settings"), "seed": done.get("seed")} == stamp:
+            log.info("already done: %s holds this finished run (pass --force to retrain)", out)
+            return done
+        raise DiceError("a finished run of other settings or seed is here; pass --force to "
+                        "overwrite it, or choose another --out", path=out)  # fmt: skip
     _, model_cfg, train_cfg = parse_run_settings(settings)
     split = Split.load(split_dir)
     check_disjoint(split)
     model = build_model(model_cfg, split, generator=torch_generator(seed, "init"))
     _discard_stale_checkpoint(out, settings, seed)
-    info = {"trainable": model.trainable, "device": device}
+    info = {"trainable": model.trainable, "device": device, **stamp}
     history: list[dict] = []
     if info["trainable"]:
         trainer = Trainer(model, split, config=train_cfg, seed=seed, device=device,
@@ -132,8 +142,7 @@ def train_run(split_dir: Path, settings: Mapping, *, seed: int, out: Path, devic
         info |= {"best_epoch": state.best_epoch, "best_valid": state.best_valid,
                  "epochs": state.epoch, "stopped": state.stopped}  # fmt: skip
     info |= {"seconds_per_epoch": seconds_per_epoch(history), "peak_memory_mib": peak_memory_mib()}
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    save_torch(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
     write_history_csv(out / "history.csv", history)
     write_json(out / "train.json", info)
     (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from dice.config import TrainConfig
 from dice.data.interactions import Split
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k
-from dice.io import atomic_path
+from dice.io import save_torch
 from dice.models.backbones import set_dropout_generator
 from dice.models.base import Batch, Recommender
 from dice.seeding import numpy_rng, torch_generator
@@ -104,8 +104,7 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(self.checkpoint(), tmp)
+        save_torch(path, self.checkpoint())
 
     def load_checkpoint(self, path: Path) -> None:
         try:

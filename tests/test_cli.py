@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -114,36 +115,6 @@ def test_train_then_evaluate_writes_the_run_files(workspace, method):
         assert history["margin_up"].tolist() == [40.0, 36.0]  # curriculum: × 0.9 per epoch
 
 
-def test_a_finished_run_is_not_overwritten_without_force(workspace, capsys):
-    root, config, split = workspace
-    run = root / "runs" / "guarded"
-    args = [
-        "train",
-        "--split",
-        str(split),
-        "--config",
-        str(config),
-        "--method",
-        "none",
-        "--backbone",
-        "mf",
-        "--seed",
-        "0",
-        "--device",
-        "cpu",
-        "--out",
-        str(run),
-    ]
-    assert main(args) == 0
-    before = (run / "model.pt").read_bytes()
-    capsys.readouterr()
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "a finished run is already here" in err and err.count("\n") == 1
-    assert (run / "model.pt").read_bytes() == before
-    assert main([*args, "--force"]) == 0
-
-
 def test_table_from_metrics(workspace, tmp_path):
     root, _, _ = workspace
     metrics = sorted(str(p) for p in (root / "runs").glob("*/metrics.json"))
@@ -175,3 +146,41 @@ def test_bad_input_is_one_line_with_exit_status_2(workspace, tmp_path, capsys, a
     err = capsys.readouterr().err
     assert message in err and err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path / "s").exists() and not (tmp_path / "r" / "model.pt").exists()
+
+
+def _train_args(root, config, split, out, *extra):
+    return ["train", "--split", str(split), "--config", str(config), "--method", "none",
+            "--backbone", "mf", "--seed", "0", "--out", str(out), *extra]  # fmt: skip
+
+
+def test_rerunning_a_finished_train_is_already_done(workspace, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="dice.runs")
+    root, config, split = workspace
+    out = root / "rerun"
+    assert main(_train_args(root, config, split, out)) == 0
+    model = (out / "model.pt").read_bytes()
+    assert main(_train_args(root, config, split, out)) == 0  # same settings: nothing to do
+    assert "already done" in caplog.text
+    assert (out / "model.pt").read_bytes() == model  # byte-identical, untouched
+    # Other settings (another seed) over a finished run: an error naming the folder…
+    assert (
+        main(_train_args(root, config, split, out)[:-4] + ["--seed", "1", "--out", str(out)]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(out) in err and "--force" in err and "\n" not in err
+    # …unless --force retrains; the same seed again reproduces the same bytes
+    assert main(_train_args(root, config, split, out, "--force")) == 0
+    assert (out / "model.pt").read_bytes() == model
+
+
+def test_ctrl_c_is_one_line_and_exit_130(workspace, capsys, monkeypatch):
+    import dice.runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dice.runs, "train_run", interrupted)
+    root, config, split = workspace
+    assert main(_train_args(root, config, split, root / "ctrlc")) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted: ") and "\n" not in err and "Traceback" not in err
