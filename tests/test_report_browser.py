@@ -182,7 +182,7 @@ def frame_context(browser: Browser, uri: str) -> int:
 def test_every_figure_and_table_of_the_report_shows_without_errors(report, tmp_path):
     expected = sorted(
         str(p.relative_to(report))
-        for pattern in ("results/tables/*.html", "results/figures/*.png")
+        for pattern in ("results/*/tables/*.html", "results/*/figures/*.png")
         for p in report.glob(pattern)
     )
     assert any(p.endswith(".png") for p in expected), "the run drew no figure"
