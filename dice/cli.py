@@ -100,16 +100,22 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_split(args: argparse.Namespace) -> None:
     from dice.runs import split_dataset
 
+    extra = {}
     if args.settings:
-        options = _json_option(args.settings, "--settings", ("split",))["split"]
+        settings = _json_option(args.settings, "--settings", ("split",))
+        options = settings["split"]
+        if "counterfactual_per_user" in settings:
+            extra["counterfactual_per_user"] = settings["counterfactual_per_user"]
     elif args.config:
         from dice.config import load_config
         from dice.plan import split_options
 
-        options = split_options(load_config(args.config), cap=args.cap, share=args.share)
+        config = load_config(args.config)
+        options = split_options(config, cap=args.cap, share=args.share)
+        extra["counterfactual_per_user"] = config["analysis"]["counterfactual_per_user"]
     else:
         raise DiceError("give --settings JSON, or --config")
-    stats = split_dataset(args.data, options, out=args.out)
+    stats = split_dataset(args.data, options, out=args.out, **extra)
     print(json.dumps({k: stats[k] for k in ("users", "items", "interactions", "entropy")}))
 
 

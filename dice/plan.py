@@ -159,6 +159,8 @@ def split_stage(config: Mapping, dataset: str, options: Mapping) -> Stage:
         source = config["datasets"][dataset]["source"]
         return Stage("splits", f"{dataset}/{PARITY_SPLIT}", {"dataset": dataset, "parity": source})
     settings = {"data": data_stage(config, dataset).id, "split": dict(options)}
+    if config["datasets"][dataset]["source"] == "synthetic":  # its counterfactual test's size
+        settings["counterfactual_per_user"] = config["analysis"]["counterfactual_per_user"]
     return Stage("splits", f"{dataset}/{split_name(options)}", settings)
 
 

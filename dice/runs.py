@@ -38,7 +38,7 @@ TRUTH_FILE = "truth.npz"  # synthetic data: the simulator's ground truth, in the
 COUNTERFACTUAL_FILE = "counterfactual.parquet"  # synthetic splits: do(conformity = 0) clicks
 #: Counterfactual clicks per user of the synthetic splits (the `analysis` default; the split
 #: stage does not read the config's `analysis` section).
-COUNTERFACTUAL_PER_USER = AnalysisSettings().counterfactual_per_user
+COUNTERFACTUAL_PER_USER = AnalysisSettings().counterfactual_per_user  # analysis: section default
 
 
 def prepare_dataset(
@@ -67,8 +67,10 @@ def prepare_dataset(
     return prepared.stats
 
 
-def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
-    """Prepared interactions → the intervened split in `out` with its statistics."""
+def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path,
+                  counterfactual_per_user: int = COUNTERFACTUAL_PER_USER) -> dict:  # fmt: skip
+    """Prepared interactions → the intervened split in `out` with its statistics (and, for
+    synthetic data, the counterfactual test: `counterfactual_per_user` clicks per user)."""
     from dice.data.preprocess import load_prepared
 
     prepared = load_prepared(data_dir)
@@ -86,7 +88,7 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path) -> dict:
 
         truth = GroundTruth.load(Path(data_dir) / TRUTH_FILE)
         clicks = counterfactual_clicks(truth, rng=numpy_rng(seed, "counterfactual"),
-                                       per_user=COUNTERFACTUAL_PER_USER, exclude=split.train.csr())  # fmt: skip
+                                       per_user=counterfactual_per_user, exclude=split.train.csr())  # fmt: skip
     write_parquet(out / COUNTERFACTUAL_FILE, clicks)
     write_json(out / "stats.json", stats)
     return stats
