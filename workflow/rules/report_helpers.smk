@@ -2,7 +2,7 @@
 from dice.cli_report import STUDY
 
 # The paper's numbers ship with the workflow (not with a run folder).
-PAPER = os.path.join(workflow.basedir, "..", "config", "paper_results.yaml")
+PAPER = os.path.join(workflow.basedir, "..", "dice", "paper_results.yaml")
 REPORT_ENV = "../../envs/report.yaml"
 TABLE_FILES = (".csv", ".md", ".tex", ".html")
 FIGURE_FILES = (".pdf", ".png", ".csv")
