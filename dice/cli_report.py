@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from dice import artefacts as art
-from dice import plots, report
+from dice import paper, plots, report
 from dice.errors import DiceError
 from dice.stats import LONG_TAIL_HEAD, SIGNIFICANCE, summarise_seeds
 
@@ -70,7 +70,7 @@ def cmd_table1(args: argparse.Namespace) -> None:
                  for d in config["datasets"]]  # fmt: skip
     if not files:
         raise DiceError("table1: give stats.json files of the splits, or --config")
-    table = report.table1_frame(files, paper=report.load_paper(args.paper))
+    table = report.table1_frame(files, paper=paper.load_paper(args.paper))
     report.write_table(report.stem_paths(args.out_dir / "table1"), table, report.table1_display(table),
                        caption="Table 1: dataset statistics (entropy of item counts, natural log).",
                        note="Ours: each dataset's main split (stats.json); paper: DICE Table 1.")  # fmt: skip
@@ -83,7 +83,7 @@ def cmd_table2(args: argparse.Namespace) -> None:
              for s, n in names.items()}  # fmt: skip
     if paths["csv"] is None:
         raise DiceError("table2: give --out (CSV path) or --out-dir")
-    table = report.table2_frame(index, paper=report.load_paper(args.paper), average=args.average)
+    table = report.table2_frame(index, paper=paper.load_paper(args.paper), average=args.average)
     note = (f"Cells: {art.describe(index)} ({args.average} average), then (paper value, relative "
             f"gap) where the paper used the dataset. "
             f"{report.marks_note('the best baseline of that column', args.significance)}")  # fmt: skip
@@ -93,7 +93,7 @@ def cmd_table2(args: argparse.Namespace) -> None:
 
 
 def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
-    table = report.table3_frame(index, paper=report.load_paper(args.paper), average=args.average)
+    table = report.table3_frame(index, paper=paper.load_paper(args.paper), average=args.average)
     note = report.marks_note("random negatives", args.significance)
     shown = report.table3_display(table, significance=args.significance)
     return (
@@ -107,7 +107,7 @@ def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
 
 def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     table = report.discrepancy_frame(
-        index, paper=report.load_paper(args.paper), average=args.average
+        index, paper=paper.load_paper(args.paper), average=args.average
     )
     note = "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."
     return (

@@ -43,7 +43,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 def cmd_verify_paper(args: argparse.Namespace) -> None:
     from dice.io import write_text
-    from dice.verify import verify_paper
+    from dice.paper import verify_paper
 
     check = verify_paper(args.config, paper=args.paper, results=args.results,
                          tolerance=args.tolerance, average=args.average)  # fmt: skip

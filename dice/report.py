@@ -4,8 +4,7 @@ Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.
 `*_display` its wide display version; `write_table` writes the tidy CSV and the display as
 Markdown, LaTeX and HTML through pandas. Cells are mean ± Student-t interval over seeds of the
 all-users average (the official code's divisor, the one that compares with the paper).
-`paper_cells` / `with_paper` are the only place where our numbers meet the paper's (Tables 2 and
-3 and `dice verify-paper`).
+The paper's values come in through `dice.paper.with_paper`.
 """
 
 from __future__ import annotations
@@ -13,19 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from dice import artefacts as art
 from dice import stats
 from dice.errors import DiceError
 from dice.io import read_json, write_text
+from dice.paper import with_paper
 
-PAPER_RESULTS = resources.files("dice") / "paper_results.yaml"
 TABLE2_COLUMNS = [
     "dataset", "split", "backbone", "method", "metric", "k", "mean", "std", "ci95", "n_seeds",
 ]  # fmt: skip
@@ -43,45 +40,6 @@ ORDER = {
     "backbone": {"mf": 0, "lightgcn": 1},
     "method": {m: i for i, m in enumerate(TABLE2_METHODS)},
 }
-
-
-# --- the paper -----------------------------------------------------------------------------------
-
-
-def load_paper(path: str | Path | None = None) -> dict:
-    """The paper's published numbers (the packaged dice/paper_results.yaml, or `path`)."""
-    source = PAPER_RESULTS if path is None else Path(path)
-    try:
-        return yaml.safe_load(source.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise DiceError(
-            f"cannot read the paper's results ({type(err).__name__})", path=source
-        ) from None
-
-
-def paper_cells(paper: Mapping, table: str) -> pd.DataFrame:
-    """One row per published cell of `table` (table2 / table3) and suite dataset key: dataset,
-    backbone, method, metric, k, paper (``datasets`` maps suite keys to the paper's names)."""
-    try:
-        rows = [{"dataset": key, "backbone": backbone, "method": method, "metric": cell.split("@")[0],
-                 "k": int(cell.split("@")[1]), "paper": float(value)}
-                for key, name in paper.get("datasets", {}).items()
-                for backbone, methods in paper.get(table, {}).get(name, {}).items()
-                for method, cells in methods.items() for cell, value in cells.items()]  # fmt: skip
-    except (AttributeError, IndexError, TypeError, ValueError) as err:
-        raise DiceError(f"the paper's {table} is malformed ({type(err).__name__}: {err})") from None
-    columns = ["dataset", "backbone", "method", "metric", "k", "paper"]
-    return pd.DataFrame(rows, columns=columns).astype({"k": "int64", "paper": "float64"})
-
-
-def with_paper(
-    ours: pd.DataFrame, paper: Mapping, table: str, *, side: str = "left"
-) -> pd.DataFrame:
-    """`ours` (a cell summary) with the paper's value and the relative ``gap`` = ours / paper - 1;
-    side ``right`` keeps every published cell instead (NaN ``mean`` where we have none)."""
-    keys = ["dataset", "backbone", "method", "metric", "k"]
-    merged = ours.merge(paper_cells(paper, table), on=keys, how=side)
-    return merged.assign(gap=merged["mean"] / merged["paper"] - 1.0)
 
 
 # --- table frames --------------------------------------------------------------------------------

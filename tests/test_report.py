@@ -14,7 +14,7 @@ import pytest
 from scipy import stats as sps
 
 from dice import artefacts as art
-from dice import report
+from dice import paper, report
 from dice.cli import main
 from dice.errors import DiceError
 
@@ -306,22 +306,22 @@ def test_tsne_items_tertiles_and_table_labels(tmp_path):
 
 
 def test_paper_values_file_ships_in_the_package_with_every_table2_cell():
-    paper = report.load_paper()  # dice/paper_results.yaml, read through importlib.resources
+    published = paper.load_paper()  # dice/paper_results.yaml, read through importlib.resources
     for dataset in ("Movielens-10M", "Netflix"):
         for backbone in ("mf", "lightgcn"):
-            methods = paper["table2"][dataset][backbone]
+            methods = published["table2"][dataset][backbone]
             assert list(methods) == list(report.TABLE2_METHODS)
             assert all(set(cells) == set(NAMES) for cells in methods.values())
-    cells = report.paper_cells(paper, "table2").set_index(
+    cells = paper.paper_cells(published, "table2").set_index(
         ["dataset", "backbone", "method", "metric", "k"]
     )
     assert cells.loc[("ml10m", "lightgcn", "dice", "ndcg", 50), "paper"] == 0.1629
     assert cells.loc[("netflix", "mf", "none", "hr", 20), "paper"] == 0.5194
     assert "ml100k" not in set(cells.index.get_level_values("dataset"))
-    table3 = report.paper_cells(paper, "table3").set_index(["dataset", "method", "metric", "k"])
+    table3 = paper.paper_cells(published, "table3").set_index(["dataset", "method", "metric", "k"])
     assert table3.loc[("ml10m", "dice-random", "recall", 20), "paper"].item() == 0.1274
     with pytest.raises(DiceError, match="nowhere.yaml"):
-        report.load_paper(Path("nowhere.yaml"))
+        paper.load_paper(Path("nowhere.yaml"))
 
 
 def test_table3_command_takes_runs_from_the_config(tmp_path, capsys):

@@ -17,6 +17,7 @@ import dice.cli
 from dice.config import all_runs, load_config, run_dir
 from dice.errors import DiceError
 from dice.io import read_json, write_json
+from dice.paper import verify_paper
 from dice.verify import (
     DEFAULT_TOLERANCES,
     band,
@@ -25,7 +26,6 @@ from dice.verify import (
     record,
     run_name,
     verify,
-    verify_paper,
 )
 
 LIBRARIES = {"torch": "2.13.0", "numpy": "2.4.6"}
