@@ -94,15 +94,9 @@ def cmd_table2(args: argparse.Namespace) -> None:
 
 def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     table = report.table3_frame(index, paper=paper.load_paper(args.paper), average=args.average)
-    note = report.marks_note("random negatives", args.significance)
     shown = report.table3_display(table, significance=args.significance)
-    return (
-        table,
-        shown,
-        "Table 3: PNSM vs random negative sampling",
-        note,
-        report.tests_display(table, versus="random negatives"),
-    )
+    tests = report.tests_display(table, versus="random negatives")
+    return table, shown, report.marks_note("random negatives", args.significance), tests
 
 
 def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
@@ -110,38 +104,30 @@ def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
         index, paper=paper.load_paper(args.paper), average=args.average
     )
     note = "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."
-    return (
-        table,
-        report.discrepancy_display(table),
-        "Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)",
-        note,
-        None,
-    )
+    return table, report.discrepancy_display(table), note, None
 
 
 def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     ks = args.ks or art.result_ks(index, average=args.average)
-    table = report.popularity_frame(
-        index, splits_root=args.splits, ks=ks, long_tail_head=args.long_tail_head
-    )
+    table = report.popularity_frame(index, splits_root=args.splits, ks=ks,
+                                    long_tail_head=args.long_tail_head)  # fmt: skip
     note = (f"Popularity = training (normal + intervened) counts; long tail = items outside the head "
             f"that holds {args.long_tail_head:.0%} of training interactions.")  # fmt: skip
-    return (
-        table,
-        report.popularity_display(table),
-        "Popularity bias of each model's top-K",
-        note,
-        None,
-    )
+    return table, report.popularity_display(table), note, None
 
 
-#: per-dataset table → builder (index, args) → (tidy, display, caption, note, tests)
-DATASET_TABLES = {"table3": _table3, "discrepancy": _discrepancy, "popularity_bias": _popularity}
+#: per-dataset table → (caption, builder (index, args) → (tidy, display, note, tests))
+DATASET_TABLES = {
+    "table3": ("Table 3: PNSM vs random negative sampling", _table3),
+    "discrepancy": ("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)", _discrepancy),
+    "popularity_bias": ("Popularity bias of each model's top-K", _popularity),
+}
 
 
 def cmd_dataset_table(args: argparse.Namespace) -> None:
     index, dataset = run_table(args, args.table)
-    tidy, shown, caption, note, tests = DATASET_TABLES[args.table](index, args)
+    caption, build = DATASET_TABLES[args.table]
+    tidy, shown, note, tests = build(index, args)
     report.write_table(report.stem_paths(args.out_dir / f"{args.table}_{dataset}"), tidy, shown,
                        caption=f"{caption} ({dataset}; {art.describe(index)}).", note=note, tests=tests)  # fmt: skip
 
@@ -317,7 +303,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=cmd_table2)
 
     for name in DATASET_TABLES:
-        p = sub.add_parser(name.replace("_", "-"), help=f"{name} of one dataset")
+        p = sub.add_parser(name.replace("_", "-"), help=f"{DATASET_TABLES[name][0]} (one dataset)")
         _run_options(p)
         p.add_argument("--out-dir", type=Path, default=TABLES)
         p.add_argument("--splits", type=Path, default=Path("results/splits"))
