@@ -159,7 +159,7 @@ def _fig5a(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
     values = _with_series(art.iou_values(index), backbone_names=True)
     summary = summarise_seeds(values, ["dataset", "split", "backbone", "method", "k"])
     fig = plots.lines(values, x="k", row=None, col="backbone", x_label="Top-K", subtitle=art.describe(index),
-                      title=f"Overlap with ItemPop ({dataset}); y: IOU with ItemPop")  # fmt: skip
+                      y_label="IOU with ItemPop", title=f"Overlap with ItemPop ({dataset})")  # fmt: skip
     return fig, _with_series(summary, backbone_names=True)
 
 

@@ -154,7 +154,7 @@ def bars(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None
 
 
 def lines(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
-          title: str = "", subtitle: str = "", x_label: str = "", log_x: bool = False,
+          title: str = "", subtitle: str = "", x_label: str = "", y_label: str = "", log_x: bool = False,
           x_format: Callable[[float], str] | None = None) -> Figure:  # fmt: skip
     """Mean ``value`` over `x` with interval bars, one line per series, panels row × col."""
     series = list(dict.fromkeys(values["series"]))
@@ -175,7 +175,7 @@ def lines(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | Non
             if x_format is not None:
                 ticks = sorted(values[x].unique())
                 ax.set_xticks(ticks, [x_format(t) for t in ticks])
-            ax.set(xlabel=x_label, ylabel="")
+            ax.set(xlabel=x_label, ylabel=y_label)
         handles = [Line2D([], [], color=styles[s]["color"], marker=styles[s]["marker"],
                           linestyle=styles[s]["linestyle"], label=labels[s]) for s in series]  # fmt: skip
         return _finish(fig, handles, title, subtitle)
@@ -193,6 +193,7 @@ def tsne_scatter(points: pd.DataFrame, *, boundary: Mapping[str, float] | None =
                             palette=TERTILE_COLOURS, markers=TABLE_MARKERS, linewidth=0,
                             legend=False, rasterized=True)  # fmt: skip
             ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+            ax.spines[["left", "bottom"]].set_visible(False)
             if boundary is not None:
                 _boundary(ax, boundary)
         handles = [Line2D([], [], color=c, marker="s", linestyle="", label=g)

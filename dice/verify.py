@@ -33,12 +33,7 @@ from dice.io import read_json
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
 RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
-# Bands for another machine or library set (docs/reporting.md, "Tolerance bands"). Accuracy
-# bands were calibrated on config/smoke.yaml: scaling every initial weight by (1 + 1e-3 ε), far
-# above float rounding, moved no test metric by more than 0.0011; another seed moves them by up
-# to 0.05. Rank correlations (synthetic data) are computed from the same score rankings, so they
-# get the accuracy band: a CPU change moved them by at most 8.4e-7, a real change moves them by
-# 1e-2 or more. Integer counts (users, epochs but for one early-stopping step) stay exact.
+# Bands for another machine or library set; how each was set: docs/reporting.md, "Tolerance bands".
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
     "*recall@*": {"abs": 0.005, "rel": 0.02},
     "*hr@*": {"abs": 0.01, "rel": 0.02},

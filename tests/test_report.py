@@ -283,7 +283,7 @@ def test_iou_with_itempop_hand_values(tmp_path):
         art.iou_values(index[index["method"] != "itempop"])
 
 
-def test_curriculum_frame_parses_alpha_and_mode(tmp_path):
+def test_curriculum_values_parse_alpha_and_mode(tmp_path):
     runs = [write_run(tmp_path, f"dice-a{a:g}-{mode}", 0, v)
             for a, mode, v in ((0.1, "curriculum", 0.2), (0.1, "normal", 0.15), (0.5, "normal", 0.1))]  # fmt: skip
     frame = art.curriculum_values(art.run_index(runs))
