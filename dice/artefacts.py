@@ -194,11 +194,12 @@ def popularity_values(index: pd.DataFrame, *, splits_root: Path, ks: Sequence[in
     return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "metric", "k", "value"])
 
 
-def iou_values(index: pd.DataFrame, *, ks: Sequence[int] = range(1, 51)) -> pd.DataFrame:
+def iou_values(index: pd.DataFrame, *, ks: Sequence[int] | None = None) -> pd.DataFrame:
     """IOU@K with ItemPop of every run's top-K (DICE also -int/-con), Fig. 5a, as ``value``.
 
     Each run is compared with the ItemPop run of its dataset and split (same backbone and seed
     when there is one); both lists exclude the user's training items, as the official code does.
+    `ks` default: 1 .. the length of the stored lists.
     """
     require_methods(index, ["itempop"], artefact="fig5a_iou")
     pop_runs = index[index["method"] == "itempop"]
@@ -214,7 +215,8 @@ def iou_values(index: pd.DataFrame, *, ks: Sequence[int] = range(1, 51)) -> pd.D
             if topk.shape[0] != reference.shape[0]:
                 raise DiceError("top-K lists cover other users than the ItemPop run's", path=path)
             width = min(topk.shape[1], reference.shape[1])
-            iou = iou_at_k(topk[:, :width], reference[:, :width], ks=[k for k in ks if k <= width])
+            kept = range(1, width + 1) if ks is None else [k for k in ks if k <= width]
+            iou = iou_at_k(topk[:, :width], reference[:, :width], ks=kept)
             rows += [
                 {**run._asdict(), "method": method, "k": k, "value": v} for k, v in iou.items()
             ]

@@ -217,21 +217,18 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
                                  "entropy_train": "Ent. train", "entropy_test": "Ent. test"}).drop(columns="split")  # fmt: skip
 
 
-def table2_display(
-    table: pd.DataFrame, *, significance: float = stats.SIGNIFICANCE
-) -> pd.DataFrame:
-    cell = partial(_gap_cell, significance=significance)
-    return metric_grid(table, rows=["Dataset", "Backbone", "Method"], cell=cell)
+def table2_display(table: pd.DataFrame, *, significance: float = stats.SIGNIFICANCE,
+                   rows: Sequence[str] = ("Dataset", "Backbone", "Method")) -> pd.DataFrame:  # fmt: skip
+    """Cells ``mean ± ci (paper, gap)`` with the significance marks (Table 3: rows by Negatives)."""
+    table = table.rename(columns={"negatives": "Negatives"})
+    return metric_grid(table, rows=rows, cell=partial(_gap_cell, significance=significance))
 
 
 def table3_display(
     table: pd.DataFrame, *, significance: float = stats.SIGNIFICANCE
 ) -> pd.DataFrame:
-    cell = partial(_gap_cell, significance=significance)
-    return metric_grid(
-        table.rename(columns={"negatives": "Negatives"}),
-        rows=["Dataset", "Backbone", "Negatives"],
-        cell=cell,
+    return table2_display(
+        table, significance=significance, rows=("Dataset", "Backbone", "Negatives")
     )
 
 
