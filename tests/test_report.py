@@ -6,6 +6,7 @@ Every expected value is derived in the test from the numbers the test writes.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -473,3 +474,22 @@ def test_latex_and_html_come_from_pandas_with_symbols(table2_runs):
         "Method",
         "Recall@20",
     ]
+
+
+@pytest.mark.parametrize("rst", sorted((Path(__file__).parents[1] / "workflow" / "report").glob("*.rst")),
+                         ids=lambda p: p.stem)  # fmt: skip
+def test_report_captions_render_and_state_no_fixed_run_facts(rst):
+    """Snakemake renders captions with Jinja (``snakemake.wildcards``) and then as reST."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+
+    snakemake = SimpleNamespace(wildcards=SimpleNamespace(dataset="toy"))
+    text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(rst.read_text())
+    rendered = text.render(snakemake=snakemake)
+    html = publish_parts(rendered, writer="html", settings_overrides={"report_level": 2,
+                                                                          "halt_level": 2})["body"]  # fmt: skip
+    assert html.strip()
+    # the caps, seeds and interval level of a given run set are stated by the artefact itself
+    assert not re.search(r"0\.5, 0\.7|95 %|± 95|0\.01 to 0\.5|0 % to 20 %", rendered)
