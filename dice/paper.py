@@ -17,7 +17,6 @@ import yaml
 
 from dice.config import load_config
 from dice.errors import DiceError
-from dice.verify import run_folders
 
 PAPER_RESULTS = resources.files("dice") / "paper_results.yaml"
 
@@ -115,6 +114,7 @@ def verify_paper(config_path: str | Path, *, paper: str | Path | None = None,
     (`with_paper`, the comparison Table 2 itself uses)."""
     from dice import artefacts as art
     from dice.stats import summarise_seeds
+    from dice.verify import run_folders
 
     config, published = load_config(config_path), load_paper(paper)
     if not paper_cells(published, "table2")["dataset"].isin(list(config["datasets"])).any():
