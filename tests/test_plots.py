@@ -14,7 +14,7 @@ from scipy import stats as sps
 from dice import artefacts as art
 from dice import plots
 from dice.cli import main
-from tests.test_report import write_run, write_split
+from tests.test_report import SPLIT, write_run, write_split
 
 METRICS = [("recall", 20), ("hr", 20), ("ndcg", 20), ("recall", 50), ("hr", 50), ("ndcg", 50)]
 
@@ -208,3 +208,45 @@ def test_fig7_command_needs_both_runs(tmp_path, capsys):
             "--out-dir", str(tmp_path / "f")]  # fmt: skip
     assert main(args) == 2
     assert "dice-nocon" in capsys.readouterr().err
+
+
+def figure_runs(tmp_path, name: str) -> list:
+    """Fake runs (two seeds unless the figure draws one run) for each figure command."""
+    method_sets = {"fig4_bias": [("none", SPLIT), ("bias-u", SPLIT), ("dice", SPLIT)],
+                   "fig8a_curriculum": [("dice-a0.1-curriculum", SPLIT), ("dice-a0.1-normal", SPLIT),
+                                        ("dice-a0.5-normal", SPLIT)],
+                   "fig8b_shares": [("dice", "cap0.9-share0"), ("dice", "cap0.9-share0.1"),
+                                    ("cause", "cap0.9-share0.1")]}  # fmt: skip
+    runs = []
+    for i, (method, split) in enumerate(method_sets[name]):
+        runs += [
+            write_run(tmp_path, method, s, 0.1 + 0.01 * i + 0.005 * s, split=split) for s in (0, 1)
+        ]
+    return runs
+
+
+@pytest.mark.parametrize("name", ["fig4_bias", "fig8a_curriculum", "fig8b_shares"])
+def test_every_curve_figure_command_writes_its_files(tmp_path, name):
+    runs = figure_runs(tmp_path, name)
+    out = tmp_path / "figures"
+    assert main(["figure", name, *map(str, runs), "--out-dir", str(out)]) == 0
+    data = pd.read_csv(out / f"{name}_ml10m.csv")
+    assert (data["n_seeds"] == 2).all() and {"mean", "ci95", "series", "label"} <= set(data.columns)
+    assert (out / f"{name}_ml10m.png").stat().st_size > 0
+
+
+def test_tsne_figure_commands_write_their_files(tmp_path):
+    write_split(tmp_path)
+    vectors = np.arange(32, dtype=np.float32).reshape(4, 8)
+    runs = []
+    for method in ("dice", "dice-nocon"):
+        run = write_run(tmp_path, method, 0, 0.1)
+        np.savez(run / "embeddings.npz", item_interest=vectors, item_conformity=-(vectors**2))
+        runs.append(str(run))
+    out, splits = tmp_path / "figures", str(tmp_path / "splits")
+    assert main(["figure", "fig5b_tsne", runs[0], "--splits", splits, "--out-dir", str(out)]) == 0
+    assert (
+        main(["figure", "fig7_conformity", *runs, "--splits", splits, "--out-dir", str(out)]) == 0
+    )
+    assert len(pd.read_csv(out / "fig5b_tsne_ml10m.csv")) == 8  # 4 items × 2 tables
+    assert pd.read_csv(out / "fig7_conformity_ml10m.csv")["panel"].nunique() == 2
