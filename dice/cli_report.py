@@ -1,13 +1,13 @@
-"""Subcommands that turn result files into the paper's tables and figures (SPEC §5).
+"""Subcommands that turn result files into the paper's tables and figures.
 
-Each artefact is regenerated alone by one command. The runs behind it are given either as files
-(metrics.json files or run folders, as the Snakemake rules pass them) or as ``--config``, whose
-`studies:` section names them (`dice.config.study_runs`); a missing run is an error naming it.
+Each artefact is regenerated alone by one command. Its runs are given either as files (metrics.json
+files or run folders, as the Snakemake rules pass them) or as ``--config``, whose `studies:` name
+them; a missing run is an error naming it. Each artefact states what it shows (seeds, caps or
+shares, profile, intervals: `dice.artefacts.describe`) in its caption or figure subtitle.
 
-    dice table1 results/splits/*/cap0.9-share0.1/stats.json
-    dice table2 --config config/config.yaml            (alias: dice table METRICS… --out …)
-    dice table3 --config config/config.yaml --dataset ml100k
-    dice discrepancy | popularity-bias --config config/config.yaml --dataset ml100k
+    dice table1 results/splits/*/cap0.9-share0.1/stats.json     (or: dice table1 --config …)
+    dice table2 --config config/config.yaml                    (alias: dice table METRICS… --out …)
+    dice table3 | discrepancy | popularity-bias --config config/config.yaml --dataset ml100k
     dice figure fig6_caps --config config/config.yaml --dataset ml100k
 """
 
@@ -17,11 +17,15 @@ import argparse
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from dice import artefacts as art
+from dice import paper, plots, report
 from dice.errors import DiceError
+from dice.stats import LONG_TAIL_HEAD, SIGNIFICANCE, summarise_seeds
 
 TABLES = Path("results/tables")
 FIGURES_DIR = Path("results/figures")
-PAPER = Path(__file__).resolve().parents[1] / "config" / "paper_results.yaml"
 #: artefact → the config study whose runs it reads (None: the main grid, Table 2's runs)
 STUDY = {"table2": None, "table3": "table3_negatives", "discrepancy": "discrepancy",
          "popularity_bias": None, "fig4_bias": "fig4_bias", "fig5a_iou": "fig5_iou",
@@ -31,14 +35,13 @@ NEEDS = {"table2": ("per_user.parquet",), "table3": ("per_user.parquet",),
          "popularity_bias": ("topk.parquet",), "fig5a_iou": ("topk.parquet",)}  # fmt: skip
 
 
-def run_table(args: argparse.Namespace, artefact: str):
+def run_table(args: argparse.Namespace, artefact: str) -> tuple[pd.DataFrame, str]:
     """The run index of `artefact` (of --dataset, if given) from files or from --config."""
-    from dice import artefacts as art
-
     if args.runs:
         index = art.run_index(args.runs, need=NEEDS.get(artefact, ()))
     elif args.config:
-        from dice.config import load_config, main_runs, run_dir, study_runs
+        from dice.config import load_config
+        from dice.plan import main_runs, run_dir, study_runs
 
         config = load_config(args.config)
         study = STUDY[artefact]
@@ -55,129 +58,180 @@ def run_table(args: argparse.Namespace, artefact: str):
     if args.dataset is None and index["dataset"].nunique() > 1 and artefact != "table2":
         raise DiceError(f"{artefact}: runs of several datasets given; pick one with --dataset")
     dataset = args.dataset or index["dataset"].iloc[0]
-    return index if artefact == "table2" else art.select(index, dataset=dataset), dataset
+    return (index if artefact == "table2" else art.select(index, dataset=dataset)), dataset
 
 
 def cmd_table1(args: argparse.Namespace) -> None:
-    from dice import artefacts as art
-    from dice import report
-
     files = args.stats
     if not files and args.config:
-        from dice.config import load_config, split_id
+        from dice.config import load_config
+        from dice.plan import main_split
 
         config = load_config(args.config)
-        files = [Path("results/splits") / d / split_id(config["split"]) / "stats.json"
-                 for d in config["datasets"]]  # fmt: skip
+        files = [Path(main_split(config, d).dir) / "stats.json" for d in config["datasets"]]
     if not files:
         raise DiceError("table1: give stats.json files of the splits, or --config")
-    table = report.table1_frame(files, paper=art.load_paper(args.paper))
-    report.write_table(args.out_dir / "table1", table, report.table1_display(table),
+    table = report.table1_frame(files, paper=paper.load_paper(args.paper))
+    report.write_table(report.stem_paths(args.out_dir / "table1"), table, report.table1_display(table),
                        caption="Table 1: dataset statistics (entropy of item counts, natural log).",
-                       note="Ours: the main split's stats.json; paper: DICE Table 1.")  # fmt: skip
+                       note="Ours: each dataset's main split (stats.json); paper: DICE Table 1.")  # fmt: skip
 
 
 def cmd_table2(args: argparse.Namespace) -> None:
-    from dice import artefacts as art
-    from dice.report import write_table2
-
     index, _ = run_table(args, "table2")
-    out = {s: getattr(args, n) or (args.out_dir / f"table2.{s}" if args.out_dir else None)
-           for s, n in (("csv", "out"), ("md", "markdown"), ("tex", "latex"), ("html", "html"))}  # fmt: skip
-    if out["csv"] is None:
+    names = {"csv": "out", "md": "markdown", "tex": "latex", "html": "html"}
+    paths = {s: getattr(args, n) or (args.out_dir / f"table2.{s}" if args.out_dir else None)
+             for s, n in names.items()}  # fmt: skip
+    if paths["csv"] is None:
         raise DiceError("table2: give --out (CSV path) or --out-dir")
-    write_table2(index["run"], out_csv=out["csv"], out_md=out["md"], out_tex=out["tex"],
-                 out_html=out["html"], paper=art.load_paper(args.paper), average=args.average)  # fmt: skip
+    table = report.table2_frame(index, paper=paper.load_paper(args.paper), average=args.average)
+    note = (f"Cells: {art.describe(index)} ({args.average} average), then (paper value, relative "
+            f"gap) where the paper used the dataset. "
+            f"{report.marks_note('the best baseline of that column', args.significance)}")  # fmt: skip
+    report.write_table(paths, table, report.table2_display(table, significance=args.significance),
+                       caption="Table 2: overall performance.", note=note,
+                       tests=report.tests_display(table))  # fmt: skip
 
 
-#: per-dataset tables: name → (caption, note); built by report.<name>_frame, shown by _display
+def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
+    table = report.table3_frame(index, paper=paper.load_paper(args.paper), average=args.average)
+    shown = report.table3_display(table, significance=args.significance)
+    tests = report.tests_display(table, versus="random negatives")
+    return table, shown, report.marks_note("random negatives", args.significance), tests
+
+
+def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
+    table = report.discrepancy_frame(
+        index, paper=paper.load_paper(args.paper), average=args.average
+    )
+    note = "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."
+    return table, report.discrepancy_display(table), note, None
+
+
+def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
+    ks = args.ks or art.result_ks(index, average=args.average)
+    table = report.popularity_frame(index, splits_root=args.splits, ks=ks,
+                                    long_tail_head=args.long_tail_head)  # fmt: skip
+    note = (f"Popularity = training (normal + intervened) counts; long tail = items outside the head "
+            f"that holds {args.long_tail_head:.0%} of training interactions.")  # fmt: skip
+    return table, report.popularity_display(table), note, None
+
+
+#: per-dataset table → (caption, builder (index, args) → (tidy, display, note, tests))
 DATASET_TABLES = {
-    "table3": ("Table 3: PNSM vs random negative sampling",
-               "DICE cells: * = better than random negatives by a per-user paired Wilcoxon test, "
-               "† = by a paired t-test over seeds (Holm-corrected over the table, p < 0.05)."),
-    "discrepancy": ("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)",
-                    "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."),
-    "popularity_bias": ("Popularity bias of each model's top-K",
-                        "Popularity = training (normal + intervened) counts; long tail = items "
-                        "outside the head that holds 20 % of training interactions."),
-}  # fmt: skip
+    "table3": ("Table 3: PNSM vs random negative sampling", _table3),
+    "discrepancy": ("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)", _discrepancy),
+    "popularity_bias": ("Popularity bias of each model's top-K", _popularity),
+}
 
 
 def cmd_dataset_table(args: argparse.Namespace) -> None:
-    from dice import artefacts as art
-    from dice import report
-
     index, dataset = run_table(args, args.table)
-    if args.table == "popularity_bias":
-        table = report.popularity_frame(index, splits_root=args.splits, ks=args.ks)
-        display = report.popularity_display(table)
-    else:
-        options = {"paper": art.load_paper(args.paper), "average": args.average}
-        table = getattr(report, f"{args.table}_frame")(index, **options)
-        display = getattr(report, f"{args.table}_display")(table)
-    caption, note = DATASET_TABLES[args.table]
-    tests = (
-        report.tests_display(table, versus="random negatives") if args.table == "table3" else None
+    caption, build = DATASET_TABLES[args.table]
+    tidy, shown, note, tests = build(index, args)
+    report.write_table(report.stem_paths(args.out_dir / f"{args.table}_{dataset}"), tidy, shown,
+                       caption=f"{caption} ({dataset}; {art.describe(index)}).", note=note, tests=tests)  # fmt: skip
+
+
+# --- figures: builder (index, args, title suffix) → (figure, the CSV written beside it) ------------
+
+
+def _with_series(
+    frame: pd.DataFrame, *, backbone_names: bool = False, series: str = "method"
+) -> pd.DataFrame:
+    backbones = frame["backbone"] if backbone_names else [None] * len(frame)
+    labels = [
+        art.method_label(m, backbone=b) for m, b in zip(frame["method"], backbones, strict=True)
+    ]
+    return frame.assign(series=frame[series], label=labels)
+
+
+def _metric_figure(plot, title: str, **options):
+    def build(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
+        values = _with_series(art.metric_values(index, average=args.average))
+        summary = _with_series(summarise_seeds(values, art.CELL_KEYS))
+        fig = plot(values, title=title.format(dataset), subtitle=art.describe(index), **options)
+        return fig, summary.sort_values("share") if options.get("x") == "share" else summary
+
+    return build
+
+
+def _fig5a(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
+    values = _with_series(art.iou_values(index), backbone_names=True)
+    summary = summarise_seeds(values, ["dataset", "split", "backbone", "method", "k"])
+    fig = plots.lines(values, x="k", row=None, col="backbone", x_label="Top-K", subtitle=art.describe(index),
+                      y_label="IOU with ItemPop", title=f"Overlap with ItemPop ({dataset})")  # fmt: skip
+    return fig, _with_series(summary, backbone_names=True)
+
+
+def _fig8a(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
+    values = art.curriculum_values(index, average=args.average)
+    values = values.assign(
+        series=values["mode"], label=values["mode"].str.capitalize() + " learning"
     )
-    report.write_table(args.out_dir / f"{args.table}_{dataset}", table, display,
-                       caption=f"{caption} ({dataset}).", note=note, tests=tests)  # fmt: skip
+    summary = summarise_seeds(values, art.CELL_KEYS).merge(
+        values[["method", "alpha", "series", "label"]].drop_duplicates("method"), on="method"
+    )
+    fig = plots.lines(values, x="alpha", log_x=True, x_label="initial α", x_format="{:g}".format,
+                      title=f"Curriculum vs normal learning ({dataset})", subtitle=art.describe(index))  # fmt: skip
+    return fig, summary
 
 
-def _figure(args: argparse.Namespace) -> None:
+def _fig5b(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
+    from dice.stats import linear_separation
+
+    run = art.first_run(index, "dice", artefact="fig5b_tsne")
+    frame = art.tsne_items(run, tables=("interest", "conformity"), splits_root=args.splits)
+    boundary = linear_separation(frame[["x", "y"]].to_numpy(), frame["table"].to_numpy())
+    print(json.dumps({"linear_classifier": boundary}))
+    subtitle = f"run {run['backbone']}/{run['method']}/seed{run['seed']}; profile {run['profile']}"
+    return plots.tsne_scatter(frame, boundary=boundary, subtitle=subtitle,
+                              title=f"DICE item embeddings, t-SNE ({dataset})"), frame  # fmt: skip
+
+
+def _fig7(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
+    frame = art.conformity_tsne_frame(index, splits_root=args.splits)
+    runs = [art.first_run(index, m, artefact="fig7_conformity") for m in ("dice", "dice-nocon")]
+    subtitle = "; ".join(f"run {r['backbone']}/{r['method']}/seed{r['seed']}" for r in runs)
+    return plots.tsne_scatter(
+        frame, title=f"Conformity embeddings, t-SNE ({dataset})", subtitle=subtitle
+    ), frame
+
+
+FIGURES = {
+    "fig4_bias": _metric_figure(plots.bars, "Embedding vs scalar bias ({})", x="k", row="backbone"),
+    "fig5a_iou": _fig5a,
+    "fig5b_tsne": _fig5b,
+    "fig6_caps": _metric_figure(plots.bars, "Robustness under intervention ({})", x="cap",
+                                x_format=lambda c: f"cap {c:g}"),
+    "fig7_conformity": _fig7,
+    "fig8a_curriculum": _fig8a,
+    "fig8b_shares": _metric_figure(plots.lines, "Intervened training data ({})", x="share",
+                                   x_label="intervened training data", x_format=lambda s: f"{s:.0%}"),
+}  # fmt: skip
+
+
+def cmd_figure(args: argparse.Namespace) -> None:
     import logging
+
+    from dice.io import write_text
 
     for noisy in ("fontTools", "openTSNE", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from dice import artefacts as art
-    from dice import plots
-    from dice.io import write_text
-    from dice.stats import linear_separation
-
     index, dataset = run_table(args, args.name)
-    if args.name in ("fig5b_tsne", "fig7_conformity"):
-        if args.name == "fig5b_tsne":
-            run = art.first_run(index, "dice", artefact="fig5b_tsne")
-            frame = art.tsne_items(run, tables=("interest", "conformity"), splits_root=args.splits)
-            boundary = linear_separation(frame[["x", "y"]].to_numpy(), frame["table"].to_numpy())
-            fig = plots.fig5b_tsne(frame, boundary, dataset=dataset)
-            print(json.dumps({"linear_classifier": boundary}))
-        else:
-            frame = art.conformity_tsne_frame(index, splits_root=args.splits)
-            fig = plots.fig7_conformity(frame, dataset=dataset)
-    else:
-        build = {"fig5a_iou": art.iou_frame, "fig8a_curriculum": art.curriculum_frame}
-        frame = build.get(args.name, art.curve_frame)(index)
-        if args.name == "fig8b_shares":
-            frame = frame.sort_values("share")
-        fig = getattr(plots, args.name)(frame, dataset=dataset)
+    fig, frame = FIGURES[args.name](index, args, dataset)
     stem = args.out_dir / f"{args.name}_{dataset}"
     plots.save_figure(fig, stem, formats=tuple(args.formats))
     write_text(
-        stem.with_suffix(".csv"), frame.drop(columns=["run"], errors="ignore").to_csv(index=False)
+        stem.with_suffix(".csv"),
+        frame.drop(columns=["run", "profile"], errors="ignore").to_csv(index=False),
     )
-
-
-def _run_options(p: argparse.ArgumentParser, *, dataset: bool = True) -> None:
-    p.add_argument("runs", type=Path, nargs="*", help="metrics.json files or run folders")
-    p.add_argument("--config", type=Path, help="take the runs from this config's studies instead")
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
-    p.add_argument("--paper", type=Path, default=PAPER, help="the paper's values (YAML)")
-    p.add_argument("--average", default="test_all_users",
-                   help="metrics.json average (default: all users, the official divisor)")  # fmt: skip
-    if dataset:
-        p.add_argument("--dataset", help="dataset key (needed when the runs span several)")
-    else:
-        p.set_defaults(dataset=None)
 
 
 def cmd_disentanglement(args: argparse.Namespace) -> None:
     """Synthetic runs' `disentanglement` scores → table (mean, sd over seeds) and figure."""
-    import pandas as pd
-
-    from dice import report
     from dice.disentangle import disentanglement_rows, disentanglement_table, plot_disentanglement
-    from dice.io import read_json, write_text
-    from dice.plots import save_figure
+    from dice.io import read_json
 
     strengths = json.loads(args.strengths) if args.strengths else {}
     rows = []
@@ -189,13 +243,34 @@ def cmd_disentanglement(args: argparse.Namespace) -> None:
         context["strength"] = strengths.get(context["dataset"], 1.0)
         rows += disentanglement_rows(metrics["disentanglement"], **context)
     frame = pd.DataFrame(rows)
-    table = disentanglement_table(frame)
-    write_text(args.out_dir / "disentanglement.csv", frame.to_csv(index=False))
-    report.write_table(args.out_dir / "disentanglement", frame, table.reset_index(),
-                       caption="Disentanglement scores on synthetic data with known causes.",
-                       note="Per-user Spearman correlations over non-training items; "
-                            "counterfactual test drawn with conformity switched off.")  # fmt: skip
-    save_figure(plot_disentanglement(frame), args.figures_dir / "disentanglement")
+    seeds = frame.groupby(["dataset", "backbone", "method", "strength"])["seed"].nunique()
+    low, high = seeds.min(), seeds.max()
+    described = f"{low if low == high else f'{low}–{high}'} seed(s) per point; " + (
+        "mean ± 95% t-interval" if high > 1 else "no intervals")  # fmt: skip
+    report.write_table(report.stem_paths(args.out_dir / "disentanglement"), frame,
+                       disentanglement_table(frame),
+                       caption=f"Disentanglement scores on synthetic data with known causes ({described}).",
+                       note="Mean and sd over seeds of per-user Spearman correlations over non-training "
+                            "items; counterfactual test drawn with conformity switched off.")  # fmt: skip
+    fig = plot_disentanglement(frame, subtitle=described)
+    plots.save_figure(fig, args.figures_dir / "disentanglement")
+
+
+def _run_options(p: argparse.ArgumentParser, *, dataset: bool = True) -> None:
+    p.add_argument("runs", type=Path, nargs="*", help="metrics.json files or run folders")
+    p.add_argument("--config", type=Path, help="take the runs from this config's studies instead")
+    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.add_argument(
+        "--paper", type=Path, default=None, help="the paper's values (YAML; default: packaged)"
+    )
+    p.add_argument("--average", default=art.AVERAGE,
+                   help="metrics.json average (default: all users, the official divisor)")  # fmt: skip
+    p.add_argument("--significance", type=float, default=SIGNIFICANCE,
+                   help="Holm-corrected level of the table marks")  # fmt: skip
+    if dataset:
+        p.add_argument("--dataset", help="dataset key (needed when the runs span several)")
+    else:
+        p.set_defaults(dataset=None)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -211,32 +286,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stats", type=Path, nargs="*", help="results/splits/{dataset}/{split}/stats.json"
     )
     p.add_argument("--config", type=Path, help="take the main split of every dataset instead")
-    p.add_argument("--paper", type=Path, default=PAPER)
+    p.add_argument("--paper", type=Path, default=None)
     p.add_argument("--out-dir", type=Path, default=TABLES)
     p.set_defaults(func=cmd_table1)
 
     for name in ("table2", "table"):
         p = sub.add_parser(name, help="main-grid runs → Table 2 (CSV, Markdown, LaTeX, HTML)")
         _run_options(p, dataset=False)
-        p.add_argument("--out", type=Path, help="CSV path")
-        p.add_argument("--markdown", type=Path)
-        p.add_argument("--latex", type=Path)
-        p.add_argument("--html", type=Path)
+        for option, help_ in (
+            ("--out", "CSV path"),
+            ("--markdown", ""),
+            ("--latex", ""),
+            ("--html", ""),
+        ):
+            p.add_argument(option, type=Path, help=help_ or None)
         p.add_argument("--out-dir", type=Path, help="write table2.{csv,md,tex,html} here")
         p.set_defaults(func=cmd_table2)
 
-    for name, (caption, _) in DATASET_TABLES.items():
-        p = sub.add_parser(name.replace("_", "-"), help=f"{caption} (one dataset)")
+    for name in DATASET_TABLES:
+        p = sub.add_parser(name.replace("_", "-"), help=f"{DATASET_TABLES[name][0]} (one dataset)")
         _run_options(p)
         p.add_argument("--out-dir", type=Path, default=TABLES)
         p.add_argument("--splits", type=Path, default=Path("results/splits"))
-        p.add_argument("--ks", type=int, nargs="+", default=[20, 50])
+        p.add_argument("--ks", type=int, nargs="+", help="cut-offs (default: those of the runs)")
+        p.add_argument("--long-tail-head", type=float, default=LONG_TAIL_HEAD,
+                       help="share of training interactions held by the popular head")  # fmt: skip
         p.set_defaults(func=cmd_dataset_table, table=name)
 
     p = sub.add_parser("figure", help="runs → one paper figure of one dataset (PDF, PNG, CSV)")
-    p.add_argument("name", choices=[n for n in STUDY if n.startswith("fig")])
+    p.add_argument("name", choices=list(FIGURES))
     _run_options(p)
     p.add_argument("--splits", type=Path, default=Path("results/splits"))
     p.add_argument("--out-dir", type=Path, default=FIGURES_DIR)
     p.add_argument("--formats", nargs="+", default=["pdf", "png"])
-    p.set_defaults(func=_figure)
+    p.set_defaults(func=cmd_figure)

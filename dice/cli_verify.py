@@ -43,10 +43,10 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 def cmd_verify_paper(args: argparse.Namespace) -> None:
     from dice.io import write_text
-    from dice.verify import PAPER_RESULTS, verify_paper
+    from dice.paper import verify_paper
 
-    check = verify_paper(args.config, paper=args.paper or PAPER_RESULTS, results=args.results,
-                         tolerance=args.tolerance)  # fmt: skip
+    check = verify_paper(args.config, paper=args.paper, results=args.results,
+                         tolerance=args.tolerance, average=args.average)  # fmt: skip
     text = check.markdown()
     print(text, end="")
     if args.report:
@@ -83,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("verify-paper", help="Table 2 cells and claims against the paper")
     p.add_argument("--config", type=Path, required=True, help="e.g. config/paper.yaml")
-    p.add_argument("--paper", type=Path, default=None, help="default: config/paper_results.yaml")
+    p.add_argument("--paper", type=Path, default=None, help="default: dice/paper_results.yaml")
+    p.add_argument("--average", default="test_all_users", help="metrics.json average compared")
     p.add_argument("--results", **results)
     p.add_argument("--tolerance", type=float, default=0.10, help="relative band per cell")
     p.add_argument("--report", type=Path, help="also write the report here (Markdown)")

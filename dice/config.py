@@ -268,17 +268,3 @@ def parse_run_settings(settings: Mapping) -> tuple[str, ModelConfig, TrainConfig
     model = ModelConfig(entry, name, from_mapping(BackboneSettings, backbone),
                         from_mapping(REGISTRY[entry].method.settings, settings["model"]))  # fmt: skip
     return settings["method"], model, from_mapping(TrainConfig, settings["train"])
-
-
-# The plan of a config (its runs, splits and their folders) lives in dice.plan; these names are
-# served from there while callers move over.
-_MOVED = ("split_id", "RUN_KEYS", "main_runs", "study_runs", "all_runs", "PARITY_SOURCES",
-          "PARITY_SPLIT", "main_split_id", "run_dir")  # fmt: skip
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import dice.plan
-
-        return getattr(dice.plan, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,14 +17,17 @@ Correlations are taken over each user's NON-TRAINING items: the items the evalua
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from dice.data.interactions import Interactions
 from dice.data.synthetic import GroundTruth
@@ -215,43 +218,15 @@ def disentanglement_table(df: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def plot_disentanglement(df: pd.DataFrame, *, metrics: Sequence[str] = PLOTTED) -> Figure:
-    """One panel per (dataset, metric): value vs conformity strength, a line per method.
+def plot_disentanglement(
+    df: pd.DataFrame, *, metrics: Sequence[str] = PLOTTED, subtitle: str = ""
+) -> Figure:
+    """One panel per (dataset, metric): mean value over seeds vs conformity strength, a line per
+    backbone × method (the style of `dice.plots.lines`)."""
+    from dice.plots import lines
 
-    Greyscale-readable: methods differ by marker and grey level, backbones by line style;
-    error bars are the sd over seeds.
-    """
-    metrics = [m for m in metrics if m in set(df["metric"])]
-    datasets = sorted(df["dataset"].unique())
-    fig = Figure(figsize=(3.2 * max(1, len(metrics)), 2.8 * len(datasets)), layout="constrained")
-    axes = fig.subplots(len(datasets), max(1, len(metrics)), squeeze=False)
-    methods = sorted(df["method"].unique())
-    styles = _styles(methods, sorted(df["backbone"].unique()))
-    stats = df.groupby(["dataset", "metric", "backbone", "method", "strength"], dropna=False)[
-        "value"
-    ]
-    stats = stats.agg(["mean", "std"]).reset_index()
-    for row, dataset in enumerate(datasets):
-        for col, metric in enumerate(metrics):
-            ax = axes[row, col]
-            part = stats[(stats.dataset == dataset) & (stats.metric == metric)]
-            for (backbone, method), line in part.groupby(["backbone", "method"]):
-                ax.errorbar(line["strength"], line["mean"], yerr=line["std"].fillna(0.0),
-                            label=f"{backbone}-{method}", capsize=2,
-                            **styles[(backbone, method)])  # fmt: skip
-            ax.set_title(f"{dataset}: {metric}", fontsize=9)
-            ax.set_xlabel("conformity strength")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)),
-                   fontsize=8)  # fmt: skip
-    return fig
-
-
-def _styles(methods: list[str], backbones: list[str]) -> dict[tuple[str, str], dict]:
-    markers = "osD^vP*Xh<>"
-    greys = np.linspace(0.0, 0.6, max(2, len(methods)))
-    lines = ["-", "--", ":", "-."]
-    return {(b, m): {"marker": markers[i % len(markers)], "color": str(greys[i]),
-                     "linestyle": lines[j % len(lines)], "markersize": 4}
-            for i, m in enumerate(methods) for j, b in enumerate(backbones)}  # fmt: skip
+    shown = df[df["metric"].isin(metrics)]
+    shown = shown.assign(series=shown["backbone"] + "-" + shown["method"],
+                         label=shown["backbone"] + "-" + shown["method"])  # fmt: skip
+    return lines(shown, x="strength", row="dataset", col="metric", x_label="conformity strength",
+                 title="Disentanglement on synthetic data", subtitle=subtitle)  # fmt: skip

@@ -1,12 +1,13 @@
-"""Figure functions: tidy DataFrames in, a matplotlib `Figure` out (no paths, no pyplot state).
+"""Figures: long frames of per-run values in, a matplotlib `Figure` out (seaborn axes-level plots
+on a Figure of our own: no pyplot state, no paths).
 
-One style for every figure (the section below): each series keeps its colour, marker, hatch and
-line style across figures; colours are the Okabe–Ito colour-blind-safe palette and every series
-also differs by marker / hatch / dash, so the figures read in greyscale. Error bars are the 95 %
-t-interval over seeds, drawn where there are at least two seeds.
+One style for every figure: each series keeps its colour (Okabe–Ito, colour-blind safe), marker,
+hatch and dash everywhere, so figures also read in greyscale; bars and points are means over
+seeds with the Student-t interval of `dice.stats.t_interval` as error bar, drawn only where a cell
+has two or more seeds. The title's second line says what is drawn (`dice.artefacts.describe`).
 
-Frames carry ``series`` (style key), ``label`` (legend text), ``mean``, ``ci95`` and the columns
-named by the plot's `x`, `row` and `col` arguments (built by `dice.artefacts`).
+Value frames carry ``series`` (style key), ``label`` (legend text), ``value`` and the columns
+named by the plot's `x`, `row` and `col` arguments.
 """
 
 from __future__ import annotations
@@ -17,23 +18,22 @@ from pathlib import Path
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
+import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-# --- style ---------------------------------------------------------------------------------------
+from dice.stats import t_interval
 
 RC = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
     "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.grid": True, "grid.alpha": 0.3,
     "axes.axisbelow": True, "axes.spines.top": False, "axes.spines.right": False,
     "hatch.linewidth": 0.6, "lines.linewidth": 1.2, "lines.markersize": 4,
-    "errorbar.capsize": 2, "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.bbox": "tight",
+    "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.bbox": "tight",
 }  # fmt: skip
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
-HATCHES = ("", "//", "\\\\", "xx", "..", "++", "--", "oo")
-DASHES = ("-", "--", "-.", ":")
+MARKERS, HATCHES, DASHES = "osD^vPX<>", ("", "//", "\\\\", "xx", "..", "++", "--", "oo"), "-:-.--"
 #: style key → (colour, marker, hatch, line style); DICE is always the solid vermillion series.
 SERIES = {
     "dice": ("#D55E00", "o", "", "-"), "dice-int": ("#CC79A7", "^", "..", "--"),
@@ -48,23 +48,23 @@ SERIES = {
     "normal": ("#0072B2", "s", "//", "--"),
 }  # fmt: skip
 TERTILE_COLOURS = {"popular": "#440154", "normal": "#21918C", "unpopular": "#B5DE2B"}  # viridis
-TABLE_MARKERS = {"interest": "x", "conformity": "o"}  # DICE Fig. 5b: crosses / dots
+TABLE_MARKERS = {"interest": "X", "conformity": "o"}  # DICE Fig. 5b: crosses / dots
 BOUNDARY_COLOUR = "#CC0000"  # the paper's "red line", dashed for greyscale
 PANEL_NAMES = {"recall": "Recall", "hr": "HR", "ndcg": "NDCG", "mf": "MF", "lightgcn": "LightGCN"}
 
 
 def series_style(key: str, position: int = 0) -> dict:
     """Colour, marker, hatch and line style of a series (a fallback by position if unknown)."""
-    colour, marker, hatch, dash = SERIES.get(key, (
-        OKABE_ITO[position % len(OKABE_ITO)], MARKERS[position % len(MARKERS)],
-        HATCHES[position % len(HATCHES)], DASHES[position % len(DASHES)]))  # fmt: skip
+    i = position
+    fallback = (OKABE_ITO[i % 8], MARKERS[i % 9], HATCHES[i % 8], ("-", ":", "-.", "--")[i % 4])
+    colour, marker, hatch, dash = SERIES.get(key, fallback)
     return {"color": colour, "marker": marker, "hatch": hatch, "linestyle": dash}
 
 
-def _panel_name(value: object) -> str:
-    if isinstance(value, int | np.integer):
-        return f"@{value}"
-    return PANEL_NAMES.get(str(value), str(value))
+def interval(values: pd.Series) -> tuple[float, float]:
+    """seaborn ``errorbar`` callable: the Student-t interval of one cell's seeds."""
+    mean, half = t_interval(values)
+    return mean - half, mean + half
 
 
 def _ordered(values: pd.Series) -> list:
@@ -76,166 +76,138 @@ def _ordered(values: pd.Series) -> list:
     return sorted(distinct, key=lambda v: rank.get(v, len(rank)))
 
 
-def _grid(frame: pd.DataFrame, row: str | None, col: str | None, *, height: float = 1.9):
-    rows = _ordered(frame[row]) if row else [None]
-    cols = _ordered(frame[col]) if col else [None]
-    fig = Figure(
-        figsize=(max(2.4 * len(cols), 3.2), height * len(rows) + 0.5), layout="constrained"
+def _name(value: object) -> str:
+    return (
+        f"@{value}"
+        if isinstance(value, int | np.integer)
+        else PANEL_NAMES.get(str(value), str(value))
     )
-    axes = np.atleast_2d(fig.subplots(len(rows), len(cols), squeeze=False))
-    panels = {}
+
+
+def _facets(frame: pd.DataFrame, row: str | None, col: str | None, *, size: tuple = (2.4, 1.9)):
+    """A Figure and (axis, rows of `frame`) per (row value, col value) panel."""
+    rows, cols = (
+        (_ordered(frame[row]) if row else [None]),
+        (_ordered(frame[col]) if col else [None]),
+    )
+    fig = Figure(
+        figsize=(max(size[0] * len(cols), 3.2), size[1] * len(rows) + 0.7), layout="constrained"
+    )
+    axes, panels = fig.subplots(len(rows), len(cols), squeeze=False), []
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
-            ax = axes[i, j]
-            ax.set_title(
-                " ".join(_panel_name(v) for v in (c, r) if v is not None).replace(" @", "@")
+            mask = np.ones(len(frame), bool)
+            for name, value in ((row, r), (col, c)):
+                mask &= (frame[name] == value).to_numpy() if name else True
+            axes[i, j].set_title(
+                " ".join(_name(v) for v in (c, r) if v is not None).replace(" @", "@")
             )
-            panels[(r, c)] = ax
+            panels.append((axes[i, j], frame[mask]))
     return fig, panels
 
 
-def _panel_rows(frame: pd.DataFrame, row: str | None, col: str | None, key: tuple) -> pd.DataFrame:
-    mask = np.ones(len(frame), dtype=bool)
-    for name, value in zip((row, col), key, strict=True):
-        if name is not None:
-            mask &= (frame[name] == value).to_numpy()
-    return frame[mask]
+def _labels(values: pd.DataFrame) -> dict[str, str]:
+    """Legend text per series (labels that differ by panel, e.g. Fig. 5a's backbones, joined)."""
+    joined = values.groupby("series", sort=False)["label"].agg(
+        lambda v: " / ".join(dict.fromkeys(v))
+    )
+    return joined.to_dict()
 
 
-def _legend(fig: Figure, panels: Mapping) -> None:
-    handles, labels = next(iter(panels.values())).get_legend_handles_labels()
-    for ax in panels.values():  # series absent from the first panel
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6), frameon=False)
+def _replicated(values: pd.DataFrame, keys: list[str]) -> bool:
+    return bool(values.groupby(keys, dropna=False)["value"].size().max() > 1)
 
 
-def _errors(values: pd.Series) -> np.ndarray | None:
-    return None if values.isna().all() else values.fillna(0.0).to_numpy()
+def _finish(fig: Figure, handles: list, title: str, subtitle: str) -> Figure:
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False
+    )
+    fig.suptitle(f"{title}\n{subtitle}".strip())
+    return fig
 
 
-# --- figures -------------------------------------------------------------------------------------
-
-
-def grouped_bars(frame: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
-                 title: str = "", x_format: Callable[[object], str] = _panel_name,
-                 y_label: str = "") -> Figure:  # fmt: skip
-    """Bars of ``mean`` (± ``ci95``) per `x` group, one bar per series, one panel per row × col."""
+def bars(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
+         title: str = "", subtitle: str = "", x_format: Callable[[object], str] = _name) -> Figure:  # fmt: skip
+    """Bars of the mean ``value`` per `x` group, one bar per series, one panel per row × col."""
+    series = list(dict.fromkeys(values["series"]))
+    labels = _labels(values)
+    styles = {s: series_style(s, i) for i, s in enumerate(series)}
+    errorbar = interval if _replicated(values, [x, "series", *filter(None, (row, col))]) else None
+    groups = _ordered(values[x])
     with mpl.rc_context(RC):
-        fig, panels = _grid(frame, row, col)
-        series = list(dict.fromkeys(frame["series"]))
-        width = 0.8 / max(len(series), 1)
-        for key, ax in panels.items():
-            cells = _panel_rows(frame, row, col, key)
-            groups = _ordered(frame[x])
-            for s, name in enumerate(series):
-                part = cells[cells["series"] == name].set_index(x).reindex(groups)
-                if part["mean"].isna().all():
-                    continue
-                style = series_style(name, s)
-                ax.bar(np.arange(len(groups)) + (s - (len(series) - 1) / 2) * width,
-                       part["mean"].to_numpy(), width, yerr=_errors(part["ci95"]),
-                       color=style["color"], hatch=style["hatch"], edgecolor="black", linewidth=0.5,
-                       label=part["label"].dropna().iloc[0])  # fmt: skip
-            ax.set_xticks(np.arange(len(groups)), [x_format(g) for g in groups])
-            ax.set_xlim(-0.5, len(groups) - 0.5)
-            ax.set_ylabel(y_label)
-        _legend(fig, panels)
-        fig.suptitle(title)
-        return fig
+        fig, panels = _facets(values, row, col)
+        for ax, part in panels:
+            shown = [s for s in series if s in set(part["series"])]
+            sns.barplot(part, x=x, y="value", hue="series", order=groups, hue_order=shown, ax=ax,
+                        palette={s: styles[s]["color"] for s in shown}, errorbar=errorbar,
+                        edgecolor="black", linewidth=0.5, capsize=0.15, err_kws={"linewidth": 0.8},
+                        legend=False)  # fmt: skip
+            for container, s in zip(ax.containers, shown, strict=True):
+                container.set_label(labels[s])
+                for patch in container.patches:
+                    patch.set_hatch(styles[s]["hatch"])
+            ax.set_xticks(range(len(groups)), [x_format(g) for g in groups])
+            ax.set(xlabel="", ylabel="")
+        handles = [Patch(facecolor=styles[s]["color"], hatch=styles[s]["hatch"], edgecolor="black",
+                         label=labels[s]) for s in series]  # fmt: skip
+        return _finish(fig, handles, title, subtitle)
 
 
-def line_panels(frame: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
-                title: str = "", x_label: str = "", y_label: str = "", log_x: bool = False,
-                x_format: Callable[[float], str] | None = None) -> Figure:  # fmt: skip
-    """Lines of ``mean`` over `x` (error bars ``ci95``), one line per series, panels row × col."""
+def lines(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
+          title: str = "", subtitle: str = "", x_label: str = "", y_label: str = "", log_x: bool = False,
+          x_format: Callable[[float], str] | None = None) -> Figure:  # fmt: skip
+    """Mean ``value`` over `x` with interval bars, one line per series, panels row × col."""
+    series = list(dict.fromkeys(values["series"]))
+    labels = _labels(values)
+    styles = {s: series_style(s, i) for i, s in enumerate(series)}
+    errorbar = interval if _replicated(values, [x, "series", *filter(None, (row, col))]) else None
     with mpl.rc_context(RC):
-        fig, panels = _grid(frame, row, col)
-        series = list(dict.fromkeys(frame["series"]))
-        for key, ax in panels.items():
-            cells = _panel_rows(frame, row, col, key)
-            for s, name in enumerate(series):
-                part = cells[cells["series"] == name].sort_values(x)
-                if part.empty:
-                    continue
-                style = series_style(name, s)
-                ax.errorbar(part[x], part["mean"], yerr=_errors(part["ci95"]), color=style["color"],
-                            marker=style["marker"], linestyle=style["linestyle"],
-                            markevery=max(len(part) // 10, 1), label=part["label"].iloc[0])  # fmt: skip
+        fig, panels = _facets(values, row, col)
+        for ax, part in panels:
+            for s in [s for s in series if s in set(part["series"])]:
+                line = part[part["series"] == s]
+                sns.lineplot(line, x=x, y="value", errorbar=errorbar, err_style="bars", ax=ax,
+                             color=styles[s]["color"], marker=styles[s]["marker"],
+                             linestyle=styles[s]["linestyle"], label=labels[s], legend=False,
+                             markevery=max(line[x].nunique() // 10, 1), err_kws={"capsize": 2})  # fmt: skip
             if log_x:
                 ax.set_xscale("log")
-            ticks = sorted(frame[x].unique())
             if x_format is not None:
+                ticks = sorted(values[x].unique())
                 ax.set_xticks(ticks, [x_format(t) for t in ticks])
-            ax.set_xlabel(x_label)
-            ax.set_ylabel(y_label)
-        _legend(fig, panels)
-        fig.suptitle(title)
-        return fig
+            ax.set(xlabel=x_label, ylabel=y_label)
+        handles = [Line2D([], [], color=styles[s]["color"], marker=styles[s]["marker"],
+                          linestyle=styles[s]["linestyle"], label=labels[s]) for s in series]  # fmt: skip
+        return _finish(fig, handles, title, subtitle)
 
 
 def tsne_scatter(points: pd.DataFrame, *, boundary: Mapping[str, float] | None = None,
-                 title: str = "") -> Figure:  # fmt: skip
-    """t-SNE points: colour = popularity tertile, marker = embedding table; panels by ``panel``.
-
-    With `boundary` (``w_x``, ``w_y``, ``b``, ``accuracy`` from `dice.stats.linear_separation`)
-    the fitted linear classifier is drawn as a dashed red line and its accuracy printed.
-    """
-    panel_names = list(dict.fromkeys(points["panel"])) if "panel" in points else [None]
+                 title: str = "", subtitle: str = "") -> Figure:  # fmt: skip
+    """t-SNE points: colour = popularity tertile, marker = embedding table, panels by ``panel``;
+    with `boundary` (`dice.stats.linear_separation`) the fitted classifier as a dashed red line."""
+    points = points if "panel" in points else points.assign(panel="")
     with mpl.rc_context(RC):
-        fig = Figure(figsize=(3.4 * len(panel_names), 3.4), layout="constrained")
-        axes = fig.subplots(1, len(panel_names), squeeze=False)[0]
-        for ax, name in zip(axes, panel_names, strict=True):
-            part = points if name is None else points[points["panel"] == name]
-            _scatter(ax, part)
-            ax.set_title(name or "")
-            ax.set_xticks([])
-            ax.set_yticks([])
+        fig, panels = _facets(points, None, "panel", size=(3.4, 3.4))
+        for ax, part in panels:
+            sns.scatterplot(part, x="x", y="y", hue="group", style="table", ax=ax, s=8, alpha=0.7,
+                            palette=TERTILE_COLOURS, markers=TABLE_MARKERS, linewidth=0,
+                            legend=False, rasterized=True)  # fmt: skip
+            ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
             ax.spines[["left", "bottom"]].set_visible(False)
             if boundary is not None:
                 _boundary(ax, boundary)
-        fig.legend(handles=_tsne_handles(points, boundary is not None), loc="outside lower center",
-                   ncol=6, frameon=False)  # fmt: skip
-        fig.suptitle(title)
-        return fig
+        handles = [Line2D([], [], color=c, marker="s", linestyle="", label=g)
+                   for g, c in TERTILE_COLOURS.items()]  # fmt: skip
+        if points["table"].nunique() > 1:
+            handles += [Line2D([], [], color="0.4", marker=m, linestyle="", label=t)
+                        for t, m in TABLE_MARKERS.items()]  # fmt: skip
+        if boundary is not None:
+            handles.append(Line2D([], [], color=BOUNDARY_COLOUR, linestyle="--",
+                                  label="logistic regression"))  # fmt: skip
+        return _finish(fig, handles, title, subtitle)
 
 
-def _tsne_handles(points: pd.DataFrame, with_boundary: bool) -> list[Line2D]:
-    """Legend: colour = popularity group, marker = embedding table, dashed = the classifier."""
-    handles = [Line2D([], [], color=c, marker="s", linestyle="", label=g)
-               for g, c in TERTILE_COLOURS.items()]  # fmt: skip
-    if points["table"].nunique() > 1:
-        handles += [Line2D([], [], color="0.4", marker=m, linestyle="", label=t)
-                    for t, m in TABLE_MARKERS.items()]  # fmt: skip
-    if with_boundary:
-        handles.append(
-            Line2D([], [], color=BOUNDARY_COLOUR, linestyle="--", label="logistic regression")
-        )
-    return handles
-
-
-def _scatter(ax: Axes, points: pd.DataFrame) -> None:
-    for table, marker in TABLE_MARKERS.items():
-        for group, colour in TERTILE_COLOURS.items():
-            part = points[(points["table"] == table) & (points["group"] == group)]
-            if part.empty:
-                continue
-            ax.scatter(
-                part["x"],
-                part["y"],
-                s=6 if marker == "x" else 3,
-                marker=marker,
-                color=colour,
-                linewidths=0.5,
-                alpha=0.7,
-                label=f"{group} ({table})",
-                rasterized=True,
-            )
-
-
-def _boundary(ax: Axes, line: Mapping[str, float]) -> None:
+def _boundary(ax, line: Mapping[str, float]) -> None:
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     if abs(line["w_y"]) >= abs(line["w_x"]):
         xs = np.array([x0, x1])
@@ -243,13 +215,10 @@ def _boundary(ax: Axes, line: Mapping[str, float]) -> None:
     else:
         ys = np.array([y0, y1])
         xs = -(line["w_y"] * ys + line["b"]) / line["w_x"]
-    ax.plot(xs, ys, color=BOUNDARY_COLOUR, linestyle="--", linewidth=1.5, gid="boundary",
-            label="logistic regression")  # fmt: skip
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
+    ax.plot(xs, ys, color=BOUNDARY_COLOUR, linestyle="--", linewidth=1.5, gid="boundary")
+    ax.set(xlim=(x0, x1), ylim=(y0, y1))
     ax.text(0.5, -0.02, f"fitted linear classifier (interest vs conformity): accuracy "
-            f"{line['accuracy']:.3f}", transform=ax.transAxes, ha="center", va="top",
-            gid="accuracy")  # fmt: skip
+            f"{line['accuracy']:.3f}", transform=ax.transAxes, ha="center", va="top", gid="accuracy")  # fmt: skip
 
 
 def save_figure(
@@ -262,51 +231,12 @@ def save_figure(
     with mpl.rc_context(RC):
         for fmt in formats:
             path = Path(stem).with_suffix(f".{fmt}")
-            meta = {"CreationDate": None} if fmt == "pdf" else {}
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=200, metadata=meta)
+                fig.savefig(
+                    tmp,
+                    format=fmt,
+                    dpi=200,
+                    metadata={"CreationDate": None} if fmt == "pdf" else {},
+                )
             written.append(path)
     return written
-
-
-# --- the paper's figures (frames from dice.artefacts) --------------------------------------------
-
-
-def fig4_bias(frame: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.2.2 Fig. 4: DICE vs scalar biases (BIAS-U/I/UI) and none, per backbone."""
-    return grouped_bars(frame, x="k", row="backbone", col="metric",
-                        title=f"Embedding vs scalar bias ({dataset})")  # fmt: skip
-
-
-def fig5a_iou(frame: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.3.1 Fig. 5a: IOU@K of each method's top-K with ItemPop's, K = 1..50."""
-    return line_panels(frame, x="k", row=None, col="backbone", x_label="Top-K", y_label="IOU with ItemPop",
-                       title=f"Overlap with ItemPop ({dataset})")  # fmt: skip
-
-
-def fig5b_tsne(points: pd.DataFrame, boundary: Mapping[str, float], *, dataset: str) -> Figure:
-    """DICE §4.3.1 Fig. 5b: item interest (×) vs conformity (•) embeddings, fitted boundary."""
-    return tsne_scatter(points, boundary=boundary, title=f"DICE item embeddings, t-SNE ({dataset})")
-
-
-def fig6_caps(frame: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.3.2 Fig. 6: DICE vs IPS-CNSR at intervention caps 0.5 / 0.7 / 0.9."""
-    return grouped_bars(frame, x="cap", row="k", col="metric", x_format=lambda c: f"cap {c:g}",
-                        title=f"Robustness under intervention ({dataset})")  # fmt: skip
-
-
-def fig7_conformity(points: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.4.2 Fig. 7: conformity item embeddings with and without conformity modelling."""
-    return tsne_scatter(points, title=f"Conformity embeddings, t-SNE ({dataset})")
-
-
-def fig8a_curriculum(frame: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.4.3 Fig. 8a: curriculum vs normal learning over the initial α."""
-    return line_panels(frame, x="alpha", row="k", col="metric", log_x=True, x_label="initial α",
-                       x_format="{:g}".format, title=f"Curriculum vs normal learning ({dataset})")  # fmt: skip
-
-
-def fig8b_shares(frame: pd.DataFrame, *, dataset: str) -> Figure:
-    """DICE §4.5 Fig. 8b: DICE, CausE, IPS-CNSR over the intervened-train share (0 %–20 %)."""
-    return line_panels(frame, x="share", row="k", col="metric", x_label="intervened training data",
-                       x_format=lambda s: f"{s:.0%}", title=f"Intervened training data ({dataset})")  # fmt: skip

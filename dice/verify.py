@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -35,13 +34,12 @@ from dice.plan import all_runs, main_runs, run_dir
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
 RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
-# Bands for another machine or library set (README, "What the tolerances mean"). Calibrated on
-# config/smoke.yaml: scaling every initial weight by (1 + 1e-3 ε), far above float rounding
-# differences, moved no test metric by more than 0.0011; another seed moves them by up to 0.05.
+# Bands for another machine or library set; how each was set: docs/reporting.md, "Tolerance bands".
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
     "*recall@*": {"abs": 0.005, "rel": 0.02},
     "*hr@*": {"abs": 0.01, "rel": 0.02},
     "*ndcg@*": {"abs": 0.005, "rel": 0.02},
+    "*rank_corr": {"abs": 0.005, "rel": 0.02},
     "best_epoch": {"abs": 1, "rel": 0.0},
     "epochs": {"abs": 1, "rel": 0.0},
     "*": {"abs": 0.0, "rel": 0.0},
@@ -111,10 +109,16 @@ def read_run(folder: Path) -> dict | None:
     return entry
 
 
+def run_folders(config: Mapping, results: str | Path, *, main: bool = False) -> dict[str, Path]:
+    """Run name → run folder of every run of `config` (of its main grid only with `main`)."""
+    runs = main_runs(config) if main else all_runs(config)
+    return {run_name(r): Path(run_dir(r, root=str(results))) for r in runs}
+
+
 def fresh_runs(config_path: str | Path, *, results: str | Path) -> dict[str, dict | None]:
     """Run name → its fresh results (None if unfinished), for every run of the config."""
-    config = load_config(config_path)
-    return {run_name(r): read_run(Path(run_dir(r, root=str(results)))) for r in all_runs(config)}
+    folders = run_folders(load_config(config_path), results)
+    return {name: read_run(folder) for name, folder in folders.items()}
 
 
 def record(config_path: str | Path, *, results: str | Path = "results/runs") -> dict:
@@ -229,22 +233,17 @@ class Verification:
         """Markdown: one row per metric that moved, and the missing and extra runs."""
         lines = [f"# Verification against {self.expected_file}", "", self.summary(), ""]
         if self.moved:
-            lines += ["| run | metric | expected | actual | delta | allowed | mode | status |",
-                      "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-            for m in self.moved:
-                status = "ok" if m.ok else "REGRESSION"
-                lines.append(f"| {m.run} | {m.metric} | {_num(m.expected)} | {_num(m.actual)} | "
-                             f"{_num(m.delta)} | {m.allowed:.6g} | {m.mode} | {status} |")  # fmt: skip
-            lines.append("")
+            rows = [{"run": m.run, "metric": m.metric, "expected": m.expected, "actual": m.actual,
+                     "delta": m.delta, "allowed": m.allowed, "mode": m.mode,
+                     "status": "ok" if m.ok else "REGRESSION"} for m in self.moved]  # fmt: skip
+            lines += [
+                pd.DataFrame(rows).to_markdown(index=False, floatfmt=".6g", missingval="—"),
+                "",
+            ]
         lines += [f"- {text}" for text in (*self.problems, *self.notes)]
         lines += [f"- missing run: {name}" for name in self.missing]
         lines += [f"- extra run: {name}" for name in self.extra]
         return "\n".join(lines).rstrip() + "\n"
-
-
-def _num(value: float | None) -> str:
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
-    return "—" if missing else f"{value:.6g}"
 
 
 def verify(
@@ -297,137 +296,3 @@ def _compare(run: str, want: Mapping, got: Mapping, exact: bool, tolerances) -> 
         allowed = 0.0 if exact or a is None else band(metric, tolerances, a)
         moved.append(Moved(run, metric, a, b, allowed, "exact" if exact else "tolerance"))
     return moved
-
-
-# --- against the paper (issue 9 §3) ----------------------------------------------------------
-
-PAPER_RESULTS = Path(__file__).resolve().parents[1] / "config" / "paper_results.yaml"
-PAPER_TOLERANCE = 0.10  # a Table 2 cell reproduces if within ±10 % of the paper's value
-PAPER_AVERAGE = "test_all_users"  # the official code divides by all users (paper_results.yaml)
-CELL_KEYS = ["dataset", "backbone", "method", "metric", "k"]
-
-
-def load_paper_table2(path: str | Path = PAPER_RESULTS) -> pd.DataFrame:
-    """Adapter for ``config/paper_results.yaml``: one row per Table 2 cell and suite dataset key.
-
-    Reads ``datasets`` (suite dataset key → paper dataset name) and ``table2`` (paper dataset →
-    backbone → method → ``{metric@k: value}``). Columns: `CELL_KEYS` + ``paper``.
-    """
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-        rows = [
-            {"dataset": key, "backbone": backbone, "method": method,
-             "metric": cell.split("@")[0], "k": int(cell.split("@")[1]), "paper": float(value)}
-            for key, name in doc["datasets"].items()
-            for backbone, methods in doc["table2"].get(name, {}).items()
-            for method, cells in methods.items()
-            for cell, value in cells.items()
-        ]  # fmt: skip
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as err:
-        raise DiceError(f"cannot read the paper's Table 2 ({type(err).__name__}: {err})",
-                        path=path) from None  # fmt: skip
-    return pd.DataFrame(rows, columns=[*CELL_KEYS, "paper"])
-
-
-@dataclass
-class PaperCheck:
-    """Table 2 cells against the paper, and the claim "DICE beats each baseline"."""
-
-    cells: pd.DataFrame  # CELL_KEYS, paper, mean, ci95, n_seeds, gap, status
-    claims: pd.DataFrame  # dataset, backbone, baseline, holds, metrics, status
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return bool(
-            (self.cells["status"] == "within").all() and (self.claims["status"] == "holds").all()
-        )
-
-    def summary(self) -> str:
-        within = int((self.cells["status"] == "within").sum())
-        missing = int((self.cells["status"] == "missing").sum())
-        holds = int((self.claims["status"] == "holds").sum())
-        return (f"verify-paper: {within}/{len(self.cells)} Table 2 cells within ±{self.tolerance:.0%} "
-                f"of the paper ({missing} without results); {holds}/{len(self.claims)} claims "
-                "'DICE beats the baseline' hold")  # fmt: skip
-
-    def markdown(self) -> str:
-        cells = self.cells.assign(
-            gap=self.cells["gap"].map(lambda g: "—" if pd.isna(g) else f"{g:+.1%}")
-        )
-        return "\n".join([
-            "# Against the paper (DICE Table 2)", "", self.summary(), "",
-            f"Cells: our mean over seeds of `{PAPER_AVERAGE}` (± 95 % t-interval), the paper's value, "
-            f"the relative gap; `within` means |gap| <= {self.tolerance:.0%}.", "",
-            markdown_table(cells), "",
-            "Claims: DICE beats the baseline on every metric; per metric `holds` needs the seed "
-            "intervals apart (DICE's lower bound above the baseline's upper bound), or with one "
-            "seed a higher value.", "",
-            markdown_table(self.claims), "",
-        ])  # fmt: skip
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A Markdown table of `frame`; floats with 4 decimals, missing values as a dash."""
-
-    def text(value) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "—"
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    rows = [" | ".join(map(text, row)) for row in frame.itertuples(index=False)]
-    header = " | ".join(map(str, frame.columns))
-    return "\n".join(
-        [f"| {header} |", "|" + "---|" * len(frame.columns), *(f"| {r} |" for r in rows)]
-    )
-
-
-def verify_paper(
-    config_path: str | Path,
-    *,
-    paper: str | Path = PAPER_RESULTS,
-    results: str | Path = "results/runs",
-    tolerance: float = PAPER_TOLERANCE,
-) -> PaperCheck:
-    """Compare the main grid of `config_path` (e.g. config/paper.yaml) with the paper's Table 2."""
-    from dice.report import collect_runs, summarise
-
-    config = load_config(config_path)
-    table = load_paper_table2(paper)
-    table = table[table["dataset"].isin(list(config["datasets"]))]
-    if table.empty:
-        raise DiceError("no dataset of this config is in the paper's Table 2; run config/paper.yaml",
-                        path=config_path)  # fmt: skip
-    files = [Path(run_dir(r, root=str(results))) / "metrics.json" for r in main_runs(config)]
-    files = [f for f in files if f.exists()]
-    ours = summarise(collect_runs(files, average=PAPER_AVERAGE)) if files else pd.DataFrame(
-        columns=[*CELL_KEYS, "mean", "ci95", "n_seeds"])  # fmt: skip
-    cells = table.merge(ours[[*CELL_KEYS, "mean", "ci95", "n_seeds"]], on=CELL_KEYS, how="left")
-    cells["gap"] = (cells["mean"] - cells["paper"]) / cells["paper"]
-    cells["status"] = np.where(cells["mean"].isna(), "missing",
-                               np.where(cells["gap"].abs() <= tolerance, "within", "outside"))  # fmt: skip
-    baselines = set(table["method"]) - {"dice"}
-    return PaperCheck(cells, dice_claims(ours, baselines=baselines), tolerance)
-
-
-def dice_claims(ours: pd.DataFrame, *, baselines: set[str]) -> pd.DataFrame:
-    """Per dataset, backbone and baseline: on how many metrics DICE is ahead beyond the seed
-    intervals. Status ``holds`` (all), ``fails`` (DICE behind on one), else ``unproven``."""
-    rows = []
-    for (dataset, backbone), group in ours.groupby(["dataset", "backbone"], sort=False):
-        dice = group[group["method"] == "dice"].set_index(["metric", "k"])
-        for baseline in sorted(baselines & set(group["method"])) if len(dice) else []:
-            base = group[group["method"] == baseline].set_index(["metric", "k"])
-            pair = dice.add_suffix("_dice").join(base.add_suffix("_base"), how="inner")
-            ahead = pair["mean_dice"] > pair["mean_base"]
-            apart = (pair["mean_dice"] - pair["ci95_dice"]) > (
-                pair["mean_base"] + pair["ci95_base"]
-            )
-            single = pair["ci95_dice"].isna() | pair["ci95_base"].isna()
-            holds = ahead & (apart | single)
-            status = "holds" if holds.all() else "fails" if (~ahead).any() else "unproven"
-            rows.append({"dataset": dataset, "backbone": backbone, "baseline": baseline,
-                         "holds": int(holds.sum()), "metrics": len(pair), "status": status})  # fmt: skip
-    return pd.DataFrame(
-        rows, columns=["dataset", "backbone", "baseline", "holds", "metrics", "status"]
-    )

@@ -6,6 +6,7 @@ Every expected value is derived in the test from the numbers the test writes.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from scipy import stats as sps
 
 from dice import artefacts as art
-from dice import report
+from dice import paper, report
 from dice.cli import main
 from dice.errors import DiceError
 
@@ -284,7 +285,8 @@ def test_iou_with_itempop_hand_values(tmp_path):
                                                "topk_conformity": pop})  # fmt: skip
     write_run(tmp_path, "ips", 0, 0.1, topk={"topk": [[1, 0, 3], [0, 1, 2]]})
     index = art.run_index(sorted((tmp_path / "runs").rglob("metrics.json")))
-    iou = art.iou_frame(index).set_index(["method", "k"])["mean"]
+    values = art.iou_values(index)
+    iou = values.groupby(["method", "k"])["value"].mean()
     # DICE user 0: {0}/{0} = 1, {0,1}/{0,2}: 1/3, {0,1,2}/{0,2,3}: 2/4; user 1 identical: 1, 1, 1
     assert [iou[("dice", k)] for k in (1, 2, 3)] == pytest.approx([1.0, 2 / 3, 0.75])
     assert [iou[("dice-con", k)] for k in (1, 2, 3)] == pytest.approx([1.0, 1.0, 1.0])
@@ -292,17 +294,16 @@ def test_iou_with_itempop_hand_values(tmp_path):
     assert [iou[("dice-int", k)] for k in (1, 2, 3)] == pytest.approx([0.0, 1 / 6, 0.5])
     assert set(iou.index.get_level_values("method")) == {"dice", "dice-int", "dice-con", "ips"}
     with pytest.raises(DiceError, match="itempop"):
-        art.iou_frame(index[index["method"] != "itempop"])
+        art.iou_values(index[index["method"] != "itempop"])
 
 
-def test_curriculum_frame_parses_alpha_and_mode(tmp_path):
+def test_curriculum_values_parse_alpha_and_mode(tmp_path):
     runs = [write_run(tmp_path, f"dice-a{a:g}-{mode}", 0, v)
             for a, mode, v in ((0.1, "curriculum", 0.2), (0.1, "normal", 0.15), (0.5, "normal", 0.1))]  # fmt: skip
-    frame = art.curriculum_frame(art.run_index(runs))
+    frame = art.curriculum_values(art.run_index(runs))
     first = frame[(frame["metric"] == "recall") & (frame["k"] == 20)]
-    assert first[["alpha", "series", "mean"]].values.tolist() == [
+    assert first[["alpha", "mode", "value"]].values.tolist() == [
         [0.1, "curriculum", 0.2], [0.1, "normal", 0.15], [0.5, "normal", 0.1]]  # fmt: skip
-    assert first["label"].iloc[0] == "Curriculum learning"
 
 
 def test_tsne_items_tertiles_and_table_labels(tmp_path):
@@ -318,17 +319,23 @@ def test_tsne_items_tertiles_and_table_labels(tmp_path):
     assert np.isfinite(points[["x", "y"]].to_numpy()).all()
 
 
-def test_paper_values_file_has_every_table2_cell():
-    paper = art.load_paper()
+def test_paper_values_file_ships_in_the_package_with_every_table2_cell():
+    published = paper.load_paper()  # dice/paper_results.yaml, read through importlib.resources
     for dataset in ("Movielens-10M", "Netflix"):
         for backbone in ("mf", "lightgcn"):
-            methods = paper["table2"][dataset][backbone]
+            methods = published["table2"][dataset][backbone]
             assert list(methods) == list(report.TABLE2_METHODS)
             assert all(set(cells) == set(NAMES) for cells in methods.values())
-    assert art.paper_value(paper, "table2", "ml10m", "lightgcn", "dice", "ndcg@50") == 0.1629
-    assert art.paper_value(paper, "table2", "netflix", "mf", "none", "hr@20") == 0.5194
-    assert np.isnan(art.paper_value(paper, "table2", "ml100k", "mf", "dice", "hr@20"))
-    assert art.paper_value(paper, "table3", "ml10m", "mf", "dice-random", "recall@20") == 0.1274
+    cells = paper.paper_cells(published, "table2").set_index(
+        ["dataset", "backbone", "method", "metric", "k"]
+    )
+    assert cells.loc[("ml10m", "lightgcn", "dice", "ndcg", 50), "paper"] == 0.1629
+    assert cells.loc[("netflix", "mf", "none", "hr", 20), "paper"] == 0.5194
+    assert "ml100k" not in set(cells.index.get_level_values("dataset"))
+    table3 = paper.paper_cells(published, "table3").set_index(["dataset", "method", "metric", "k"])
+    assert table3.loc[("ml10m", "dice-random", "recall", 20), "paper"].item() == 0.1274
+    with pytest.raises(DiceError, match="nowhere.yaml"):
+        paper.load_paper(Path("nowhere.yaml"))
 
 
 def test_table3_command_takes_runs_from_the_config(tmp_path, capsys):
@@ -345,10 +352,16 @@ def test_table3_command_takes_runs_from_the_config(tmp_path, capsys):
         f"table3_toy.{s}" for s in ("csv", "html", "md", "tex")
     ]
     md = (out / "table3_toy.md").read_text()
-    assert (
-        "| toy | MF | RANDOM | 0.1250 ± 0.3177 |" in md
-    )  # 0.125 ± t_{.975,1} · s / √2 = 12.7062 · 0.035355 / 1.41421
+    row = next(line for line in md.splitlines() if "RANDOM" in line and "toy" in line)
+    # 0.125 ± t_{.975,1} · s / √2 = 12.7062 · 0.035355 / 1.41421
+    assert [c.strip() for c in row.strip("|").split("|")][:4] == [
+        "toy",
+        "MF",
+        "RANDOM",
+        "0.1250 ± 0.3177",
+    ]
     assert "Paired tests" in md and "random negatives" in md
+    assert "2 seeds per cell" in md and "95% t-interval" in md
     # the main grid (none, dice) lacks the `none` runs: Table 2 names them
     assert main(["table2", *args]) == 2
     assert "toy/cap0.9-share0.1/mf/none/seed0" in capsys.readouterr().err
@@ -371,4 +384,126 @@ def test_popularity_bias_command(tmp_path):
     assert main(args) == 0
     table = pd.read_csv(out / "popularity_bias_ml10m.csv").set_index("metric")
     assert table.loc["gini", "mean"] == pytest.approx(0.375)
-    assert "Avg. pop.@2" in (out / "popularity_bias_ml10m.md").read_text()
+    assert table.loc["long_tail_share", "mean"] == pytest.approx(0.75)
+    md = (out / "popularity_bias_ml10m.md").read_text()
+    assert "Avg. pop.@2" in md and "holds 20% of training" in md and "1 seed per cell" in md
+    # a head of 60 % of the 9 interactions: items 0 (5) and 1 (3) → only item 2's slot is long-tail
+    assert main([*args, "--long-tail-head", "0.6"]) == 0
+    table = pd.read_csv(out / "popularity_bias_ml10m.csv").set_index("metric")
+    assert table.loc["long_tail_share", "mean"] == pytest.approx(0.25)
+    assert "holds 60% of training" in (out / "popularity_bias_ml10m.md").read_text()
+
+
+def test_popularity_ks_default_to_those_of_the_results(tmp_path):
+    write_split(tmp_path)
+    topk = [list(range(4)) * 13, [3, 2, 1, 0] * 13]  # 52 items per user (ids repeat, fine here)
+    run = write_run(tmp_path, "dice", 0, 0.1, topk={"topk": [t[:50] for t in topk]})
+    out = tmp_path / "tables"
+    assert (
+        main(
+            [
+                "popularity-bias",
+                str(run),
+                "--splits",
+                str(tmp_path / "splits"),
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(out / "popularity_bias_ml10m.csv")
+    assert sorted(table["k"].unique()) == [20, 50]  # the metrics.json of write_run: @20 and @50
+
+
+def test_paired_tests_state_the_direction_of_every_test(tmp_path):
+    # DICE better than IPS on metric j = 0..5 only where its per-seed values are higher: make
+    # DICE 0.02 below IPS on every cell, so each test is one where DICE is worse
+    runs = []
+    for seed, (ips, dice) in enumerate([(0.20, 0.18), (0.22, 0.21), (0.25, 0.22)]):
+        runs.append(write_run(tmp_path, "ips", seed, ips, per_user=IPS_USERS))
+        runs.append(write_run(tmp_path, "dice", seed, dice, per_user=DICE_USERS))
+    table = report.table2_frame(art.run_index(runs), paper=PAPER)
+    tests = report.tests_display(table)
+    assert len(tests) == 6 and set(tests["Versus"]) == {"IPS"}
+    assert set(tests["DICE − versus"]) == {
+        "-0.0200 (worse)"
+    }  # means 0.2033… − 0.2233… on every cell
+    wide = report.table2_display(table).set_index("Method")
+    assert not wide.loc["DICE", "Recall@20"].endswith(("†", "*"))  # worse: never marked
+
+
+def test_better_direction_and_the_significance_level_option(table2_runs, tmp_path):
+    table = report.table2_frame(art.run_index(table2_runs), paper=PAPER)
+    tests = report.tests_display(table).set_index("Metric")
+    # DICE 0.22 vs IPS 0.13 on recall@20 (means over seeds of 0.20, 0.21, 0.25 and 0.11, 0.13, 0.15)
+    assert tests.loc["Recall@20", "DICE − versus"] == "+0.0900 (better)"
+    # Holm p over seeds is 6 × 0.0041 ≈ 0.025: marked at 0.05, not at 0.01
+    p = 6 * sps.ttest_rel([0.20, 0.21, 0.25], [0.11, 0.13, 0.15]).pvalue
+    assert 0.01 < p < 0.05
+    assert (
+        report.table2_display(table, significance=0.05)
+        .set_index("Method")
+        .loc["DICE", "Recall@20"]
+        .endswith("†")
+    )
+    strict = report.table2_display(table, significance=0.01).set_index("Method")
+    assert not strict.loc["DICE", "Recall@20"].endswith("†")
+    out = tmp_path / "t"
+    files = [str(r / "metrics.json") for r in table2_runs]
+    assert main(["table2", *files, "--out-dir", str(out), "--significance", "0.01"]) == 0
+    md = (out / "table2.md").read_text()
+    assert "p < 0.01" in md and "DICE − versus" in md and "3 seeds per cell" in md
+
+
+def test_table1_from_config_reads_each_dataset_main_split(tmp_path, monkeypatch):
+    # a parity dataset's main split is the authors' own ("parity"), not cap…-share…
+    config = tmp_path / "config.yaml"
+    config.write_text("datasets:\n  toy: {source: synthetic, preset: tiny}\n"
+                      "  parity10m: {source: dice-ml10m}\n"
+                      "backbones: [mf]\nmethods: [none]\nseeds: [0]\n")  # fmt: skip
+    for dataset, split, users in (("toy", SPLIT, 10), ("parity10m", "parity", 20)):
+        folder = tmp_path / "results" / "splits" / dataset / split
+        folder.mkdir(parents=True)
+        (folder / "stats.json").write_text(json.dumps({"users": users, "items": 5, "interactions": 40,
+                                                       "entropy": {"train": 1.5, "test": 1.6}}))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["table1", "--config", str(config), "--out-dir", "out"]) == 0
+    ours = pd.read_csv(tmp_path / "out" / "table1.csv").query("source == 'ours'")
+    assert ours[["dataset", "split", "users"]].values.tolist() == [
+        ["toy", SPLIT, 10], ["parity10m", "parity", 20]]  # fmt: skip
+
+
+def test_latex_and_html_come_from_pandas_with_symbols(table2_runs):
+    table = report.table2_frame(art.run_index(table2_runs), paper=PAPER)
+    texts = report.render(report.table2_display(table), caption="Table 2: a_b & 5%", label="tab:t2",
+                          tests=report.tests_display(table))  # fmt: skip
+    assert r"\caption{Table 2: a\_b \& 5\%}" in texts["tex"] and r"\label{tab:t2}" in texts["tex"]
+    assert r"$^\dagger$" in texts["tex"] and "±" not in texts["tex"]
+    assert "<table" in texts["html"] and "(better)" in texts["html"]
+    header = texts["md"].splitlines()[2]
+    assert [c.strip() for c in header.strip("|").split("|")][:4] == [
+        "Dataset",
+        "Backbone",
+        "Method",
+        "Recall@20",
+    ]
+
+
+@pytest.mark.parametrize("rst", sorted((Path(__file__).parents[1] / "workflow" / "report").glob("*.rst")),
+                         ids=lambda p: p.stem)  # fmt: skip
+def test_report_captions_render_and_state_no_fixed_run_facts(rst):
+    """Snakemake renders captions with Jinja (``snakemake.wildcards``) and then as reST."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+
+    snakemake = SimpleNamespace(wildcards=SimpleNamespace(dataset="toy"))
+    text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(rst.read_text())
+    rendered = text.render(snakemake=snakemake)
+    html = publish_parts(rendered, writer="html", settings_overrides={"report_level": 2,
+                                                                          "halt_level": 2})["body"]  # fmt: skip
+    assert html.strip()
+    # the caps, seeds and interval level of a given run set are stated by the artefact itself
+    assert not re.search(r"0\.5, 0\.7|95 %|± 95|0\.01 to 0\.5|0 % to 20 %", rendered)

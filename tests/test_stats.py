@@ -9,6 +9,10 @@ from scipy import stats as sps
 
 from dice.seeding import numpy_rng
 from dice.stats import (
+    CONFIDENCE,
+    LONG_TAIL_HEAD,
+    SIGNIFICANCE,
+    half_width,
     holm,
     linear_separation,
     paired_seed_test,
@@ -28,6 +32,27 @@ def test_t_interval_matches_scipy_and_hand_value():
     assert half == pytest.approx(0.049683, abs=1e-6)
     low, high = sps.t.interval(0.95, 2, loc=0.12, scale=sps.sem(values))
     assert (mean - half, mean + half) == pytest.approx((low, high))
+
+
+def test_half_width_is_scipys_t_interval_at_any_level_and_size():
+    rng = numpy_rng(5, "test")
+    for n in (2, 3, 7):
+        x = rng.random(n)
+        for level in (0.9, 0.95, 0.99):
+            low, high = sps.t.interval(level, n - 1, loc=x.mean(), scale=sps.sem(x))
+            assert float(half_width(x.std(ddof=1), n, confidence=level)) == pytest.approx(
+                (high - low) / 2
+            )
+            assert t_interval(x, confidence=level)[1] == pytest.approx((high - low) / 2)
+    assert np.isnan(half_width([0.0, 1.0], [1, 2])[0])  # one seed: no interval
+    # the defaults every table and figure starts from
+    assert (CONFIDENCE, SIGNIFICANCE, LONG_TAIL_HEAD) == (0.95, 0.05, 0.2)
+
+
+def test_summarise_seeds_uses_the_same_interval_as_t_interval():
+    frame = pd.DataFrame({"cell": ["a"] * 4, "value": [0.3, 0.1, 0.25, 0.2]})
+    half = t_interval(frame["value"])[1]  # pandas and numpy std may differ in the last bit
+    assert summarise_seeds(frame, ["cell"])["ci95"].iloc[0] == pytest.approx(half, rel=1e-12)
 
 
 def test_t_interval_of_one_seed_has_no_half_width():

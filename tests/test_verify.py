@@ -17,6 +17,7 @@ import dice.cli
 from dice.config import load_config
 from dice.errors import DiceError
 from dice.io import read_json, write_json
+from dice.paper import verify_paper
 from dice.plan import all_runs, run_dir
 from dice.verify import (
     DEFAULT_TOLERANCES,
@@ -26,7 +27,6 @@ from dice.verify import (
     record,
     run_name,
     verify,
-    verify_paper,
 )
 
 LIBRARIES = {"torch": "2.13.0", "numpy": "2.4.6"}
@@ -255,7 +255,7 @@ def test_a_broken_expected_file_is_a_one_line_error(tmp_path, recorded):
 
 
 def write_paper(folder: Path) -> Path:
-    """A paper table in config/paper_results.yaml's shape: dataset key → paper name → cells."""
+    """A paper table in dice/paper_results.yaml's shape: dataset key → paper name → cells."""
     cells = {"recall@20": 0.21, "hr@20": 0.42, "ndcg@20": 0.105,
              "recall@50": 0.42, "hr@50": 0.84, "ndcg@50": 0.21}  # fmt: skip
     doc = {"datasets": {"tiny": "Toy"},
@@ -290,7 +290,17 @@ def test_verify_paper_compares_every_cell_and_checks_the_claims(tmp_path, main):
     argv = ["verify-paper", "--config", str(config), "--paper", str(tmp_path / "paper.yaml"),
             "--results", str(results), "--report", str(report)]  # fmt: skip
     assert main(argv) == 0  # a report, not a gate, unless --strict
-    assert "| tiny | mf | none | 6 | 6 | holds |" in report.read_text()
+    row = next(
+        line for line in report.read_text().splitlines() if "holds " in line and "| tiny" in line
+    )
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "tiny",
+        "mf",
+        "none",
+        "6",
+        "6",
+        "holds",
+    ]
     assert main([*argv, "--strict"]) == 2
 
 
@@ -314,3 +324,90 @@ def test_a_claim_fails_when_dice_is_behind_and_is_unproven_when_intervals_overla
         edit_metric(results, dice0, ("test_all_users", metric), delta)
     claim = verify_paper(config, paper=write_paper(tmp_path), results=results).claims.iloc[0]
     assert (claim["holds"], claim["status"]) == (holds, status)
+
+
+def test_verify_paper_gap_is_the_table2_comparison(tmp_path):
+    config, results = write_config(tmp_path), tmp_path / "runs"
+    write_results(config, results)
+    cells = verify_paper(config, paper=write_paper(tmp_path), results=results).cells
+    mf = cells[cells["backbone"] == "mf"].set_index(["method", "metric", "k"])
+    assert mf.loc[("none", "recall", 20), "gap"] == pytest.approx(0.2005 / 0.21 - 1)
+    assert mf.loc[("dice", "ndcg", 50), "paper"] == pytest.approx(0.42)
+
+
+# --- tolerance bands on another CPU --------------------------------------------------------------
+
+DISENTANGLEMENT = {"users": 300, "interest_rank_corr": 0.4123456, "full_rank_corr": 0.3812345,
+                   "interest_conformity_rank_corr": -0.0213456, "counterfactual_recall@20": 0.1534567,
+                   "counterfactual_ndcg@20": 0.0912345}  # fmt: skip
+
+
+def scale_all(results: Path, runs: list[dict], factor: float) -> None:
+    """Every float of every metrics.json times `factor` (integers untouched)."""
+
+    def scaled(node):
+        if isinstance(node, dict):
+            return {k: scaled(v) for k, v in node.items()}
+        return node * factor if isinstance(node, float) else node
+
+    for run in runs:
+        file = Path(run_dir(run, root=str(results))) / "metrics.json"
+        write_json(file, scaled(read_json(file)))
+
+
+@pytest.fixture
+def synthetic_recorded(tmp_path):
+    """Runs with disentanglement scores, recorded as if on another CPU (machine differs)."""
+    config, results = write_config(tmp_path), tmp_path / "runs"
+    runs = write_results(config, results)
+    for run in runs:
+        file = Path(run_dir(run, root=str(results))) / "metrics.json"
+        write_json(file, {**read_json(file), "disentanglement": dict(DISENTANGLEMENT)})
+    doc = record(config, results=results)
+    doc["machine"] = {**doc["machine"], "cpu": "Some Other CPU @ 2.0GHz", "cpu_capability": "AVX2"}
+    expected = tmp_path / "expected.json"
+    write_json(expected, doc)
+    return config, results, expected, runs
+
+
+def test_rounding_level_changes_pass_on_another_cpu(synthetic_recorded):
+    config, results, expected, runs = synthetic_recorded
+    scale_all(results, runs, 1 + 1e-7)  # float32 rounding is ~6e-8 relative per operation
+    report = verify(config, expected, results=results)
+    assert set(report.modes.values()) == {"tolerance"}  # another CPU: bands, not equality
+    assert report.ok, report.summary()
+    moved = {m.metric for m in report.moved}
+    assert "disentanglement/interest_rank_corr" in moved and "test/recall@20" in moved
+
+
+def test_a_real_change_of_a_rank_correlation_fails_on_another_cpu(synthetic_recorded):
+    config, results, expected, runs = synthetic_recorded
+    edit_metric(results, runs[0], ("disentanglement", "interest_rank_corr"), 1e-2)
+    report = verify(config, expected, results=results)
+    # band: 0.005 + 0.02 × 0.4123 = 0.01325 … so 1e-2 is inside; 2e-2 is a real change
+    assert report.ok
+    edit_metric(results, runs[0], ("disentanglement", "interest_rank_corr"), 1e-2)
+    report = verify(config, expected, results=results)
+    assert [m.metric for m in report.regressions] == ["disentanglement/interest_rank_corr"]
+
+
+def test_a_real_change_of_accuracy_fails_on_another_cpu(synthetic_recorded):
+    config, results, expected, runs = synthetic_recorded
+    scale_all(results, runs[:1], 1 - 1e-1)  # recall@20 0.2 → 0.18: beyond 0.005 + 0.02 × 0.2
+    report = verify(config, expected, results=results)
+    assert not report.ok and "test/recall@20" in {m.metric for m in report.regressions}
+
+
+def test_exact_mode_stays_exact_at_rounding_level(synthetic_recorded):
+    config, results, expected, runs = synthetic_recorded
+    scale_all(results, runs, 1 + 1e-7)
+    report = verify(config, expected, results=results, mode="exact")
+    assert not report.ok and all(m.allowed == 0.0 for m in report.moved)
+
+
+def test_integer_counts_stay_exact_in_tolerance_mode(synthetic_recorded):
+    config, results, expected, runs = synthetic_recorded
+    edit_metric(results, runs[0], ("disentanglement", "users"), 1)
+    report = verify(config, expected, results=results)
+    assert [m.metric for m in report.regressions] == ["disentanglement/users"]
+    assert band("disentanglement/full_rank_corr", DEFAULT_TOLERANCES, 0.5) == pytest.approx(0.015)

@@ -1,8 +1,11 @@
 # Helpers of the report rules: which runs each artefact reads, and its output files.
+import importlib.resources
 import json
 
-from dice.cli_report import PAPER, STUDY  # PAPER: config/paper_results.yaml
+from dice.cli_report import STUDY
 
+# The paper's numbers ship inside the package (dice/paper_results.yaml).
+PAPER = str(importlib.resources.files("dice") / "paper_results.yaml")
 REPORT_ENV = "../../envs/report.yaml"
 TABLE_FILES = (".csv", ".md", ".tex", ".html")
 FIGURE_FILES = (".pdf", ".png", ".csv")
