@@ -1,4 +1,5 @@
-"""Disentanglement scores on simulated data, where the causes of every click are known (SPEC §6).
+"""Disentanglement scores on simulated data, where the causes of every click are known
+(docs/simulator.md).
 
 Real data only shows clicks; the simulator (`dice.data.synthetic`) also knows each user's true
 interest and conformity towards every item, so three questions the paper can only approach by
@@ -11,7 +12,7 @@ proxy (DICE §4.3: IOU with ItemPop, t-SNE) get direct answers:
   the interest-only counterfactual test, `dice.data.synthetic.counterfactual_clicks`).
 
 Correlations are taken over each user's NON-TRAINING items: the items the evaluation ranks
-(SPEC §4), so memorised training clicks neither help nor hurt. Ties get average ranks.
+(docs/protocol.md#evaluation), so memorised training clicks neither help nor hurt. Ties get average ranks.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Python, device and thread count it ran with, plus the machine it was recorded on
 
 `verify` compares fresh results with such a file. When the machine and every run's environment
 match the recording, CPU training is deterministic and equality is required, bit for bit
-(README "Guarantees"). Otherwise each metric must stay within its tolerance band,
+(docs/guarantees.md). Otherwise each metric must stay within its tolerance band,
 ``|actual - expected| <= abs + rel * |expected|``, from `DEFAULT_TOLERANCES` or a user file.
 """
 
