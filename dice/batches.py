@@ -1,7 +1,7 @@
 """One epoch of training samples: every training positive once, with its negatives.
 
 The positives are the normal and the intervened training records (the authors' "blend",
-docs/official-code.md#training-set-and-batches). Negatives are drawn for the whole epoch at once
+docs/authors-code.md#training-set-and-batches). Negatives are drawn for the whole epoch at once
 by the vectorised samplers of `dice.sampling`; the trainer then shuffles and cuts them into
 batches.
 """
@@ -60,7 +60,7 @@ class EpochSampler:
         k: negatives per positive.
         exclusion: exclude all of the user's training items (default), or only those in the
             positive's own part, as the authors' samplers do
-            (docs/official-code.md#negative-sampling).
+            (docs/authors-code.md#negative-sampling).
     """
 
     def __init__(
@@ -73,7 +73,7 @@ class EpochSampler:
     ):
         self.kind, self.k, self.n_items = kind, k, split.n_items
         # PNSM popularity: normal-train counts only, even for intervened positives
-        # (docs/official-code.md#pnsm).
+        # (docs/authors-code.md#pnsm).
         self.popularity = training_popularity(split, parts=("train_normal",))
         check_popularity(self.popularity, split, parts=("train_normal",), use="negative sampling")
         parts = [split.train_normal, split.train_intervened]

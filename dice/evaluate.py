@@ -1,6 +1,6 @@
 """Full-ranking evaluation: score every item in user batches, mask training items, take top-K.
 
-Protocol (docs/protocol.md#evaluation; the authors' code: docs/official-code.md#ranking): each
+Protocol (docs/protocol.md#evaluation; the authors' code: docs/authors-code.md#ranking): each
 user is ranked against all items; the user's training items (normal + intervened train) are
 removed; validation items are not removed at test time (they count as misses). Ties are broken
 deterministically by ascending item id, where the official code (faiss, torch.topk) leaves the

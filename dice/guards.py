@@ -5,11 +5,11 @@ Each guard is called where the data is used and raises `LeakageError` (a one-lin
 * `check_split` — no validation or test interaction is also a training interaction (called by
   `dice.registry.build_model`, hence by the train and evaluate stages, and by ``import-split``);
 * `check_graph` — a LightGCN adjacency holds training edges only (the authors build the graph
-  from the training COO, docs/official-code.md#lightgcn); `check_model` applies it to every
+  from the training COO, docs/authors-code.md#lightgcn); `check_model` applies it to every
   graph inside a model;
 * `check_popularity` — the popularity a sampler, ItemPop or IPS uses is the item count of the
   training parts it should come from: normal train for PNSM and ItemPop, normal + intervened
-  train for IPS (docs/official-code.md#files). `training_popularity` is the one function that
+  train for IPS (docs/authors-code.md#files). `training_popularity` is the one function that
   computes those counts; `check_popularity` recounts independently.
 
 `check_test_coverage` is a bad-input guard, not a leakage one: a split whose test set is empty
@@ -131,7 +131,7 @@ def check_model(model: nn.Module, split: Split) -> None:
 
     Every submodule with an ``adjacency`` tensor (LightGCN) must hold training edges only;
     a ``popularity`` buffer (ItemPop) must be the normal-train item count
-    (docs/official-code.md#itempop).
+    (docs/authors-code.md#itempop).
     """
     for name, module in model.named_modules():
         adjacency = getattr(module, "adjacency", None)

@@ -1,7 +1,7 @@
 """Loss terms shared by every method: BPR, masked BPR and DICE's discrepancy.
 
 Pure torch functions of score tensors. Means are taken over all B·K (positive, negative) entries,
-masked entries included as zeros, as in the authors' code (docs/official-code.md, sections MF,
+masked entries included as zeros, as in the authors' code (docs/authors-code.md, sections MF,
 IPS and DICE).
 """
 
@@ -20,7 +20,7 @@ def bpr(
 ) -> torch.Tensor:
     """Bayesian personalised ranking loss, averaged over all B·K pairs.
 
-    Math: L = -1/(B K) Σ_b Σ_k w_b · log σ(pos_b - neg_bk)  (docs/official-code.md#mf; w: #ips).
+    Math: L = -1/(B K) Σ_b Σ_k w_b · log σ(pos_b - neg_bk)  (docs/authors-code.md#mf; w: #ips).
 
     Args:
         pos: (B,) scores of the positives.
@@ -41,7 +41,7 @@ def masked_bpr(diff: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BPR on score differences, counting only the entries where `mask` is set.
 
     Math: L = -1/(B K) Σ_bk m_bk · log σ(diff_bk). The divisor is all B·K entries, not the
-    number of masked ones, as in DICE's L_int and L_con (docs/official-code.md#dice, "Losses").
+    number of masked ones, as in DICE's L_int and L_con (docs/authors-code.md#dice, "Losses").
 
     Args:
         diff: (B, K) score differences, positive minus negative (or reversed, for O2 in L_con).
@@ -130,7 +130,7 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor, *, eps: float = 1e-9)
 
     Math: A, B = double-centred distance matrices of the rows of x and y;
     dCov² = mean(A∘B), dVar²_x = mean(A∘A), dVar²_y = mean(B∘B);
-    dCor = sqrt(dCov²) / (dVar²_x · dVar²_y)^(1/4)  (docs/official-code.md#dice, "Discrepancy").
+    dCor = sqrt(dCov²) / (dVar²_x · dVar²_y)^(1/4)  (docs/authors-code.md#dice, "Discrepancy").
 
     Distances use the Gram form sqrt(|x_k|² + |x_l|² - 2 x_k·x_l), so memory is O(n²), not
     O(n²d); the backward is analytic (`_DistanceCorrelation`), a few times faster than autograd
@@ -156,7 +156,7 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor, *, eps: float = 1e-9)
 def discrepancy(x: torch.Tensor, y: torch.Tensor, *, kind: DiscrepancyKind) -> torch.Tensor:
     """The discrepancy term that is ADDED to the loss (multiplied by β) to separate x from y.
 
-    Sign convention (docs/official-code.md#dice; paper eq. 10 with the three options of §3.3):
+    Sign convention (docs/authors-code.md#dice; paper eq. 10 with the three options of §3.3):
     - ``"dcor"``: +dCor(x, y), so distance correlation is minimised;
     - ``"l1"``: -mean|x - y| (L1-inv), so the paired L1 distance is maximised;
     - ``"l2"``: -mean (x - y)² (L2-inv), so the paired squared distance is maximised.

@@ -1,6 +1,6 @@
 """Top-K ranking metrics, overlap with ItemPop and popularity bias of top-K lists (pure numpy).
 
-Accuracy metrics follow the authors' code (docs/official-code.md#metrics; the suite's protocol:
+Accuracy metrics follow the authors' code (docs/authors-code.md#metrics; the suite's protocol:
 docs/protocol.md#evaluation): binary relevance, Recall@K = hits / |T_u| (all held-out items, not
 min(K, |T_u|)), HR@K = any hit, NDCG@K with log2 discounts and the ideal DCG over min(K, |T_u|)
 ranks. Two averages are offered: over users with at least one held-out item (standard) and over
@@ -83,7 +83,7 @@ def average(
         n_relevant: (U,) relevant items per user.
         divisor: ``"users_with_truth"`` divides the sum by the users with >= 1 relevant item
             (standard; NaN when there is none); ``"all_users"`` by U, the official code's
-            divisor (docs/official-code.md#averages).
+            divisor (docs/authors-code.md#averages).
     """
     n_rel = np.asarray(n_relevant)
     if divisor == "users_with_truth":

@@ -1,7 +1,7 @@
 """Negative samplers: uniform (BPR baselines) and DICE's PNSM, vectorised and exact.
 
-Semantics follow the authors' samplers (docs/official-code.md#negative-sampling for uniform,
-docs/official-code.md#pnsm for PNSM). Layout: items sorted by popularity make PNSM's candidate
+Semantics follow the authors' samplers (docs/authors-code.md#negative-sampling for uniform,
+docs/authors-code.md#pnsm for PNSM). Layout: items sorted by popularity make PNSM's candidate
 pools a suffix / prefix of that order, and per-user sorted keys give the exclusion-adjusted sizes.
 
 Instead of rejection sampling, each draw picks a uniform *rank* among the user's allowed items of
@@ -63,7 +63,7 @@ class ExclusionIndex:
     """The items each user may not receive as negatives (their positives in one training part).
 
     Build one per training part to keep the official quirk that a sampler excludes only the
-    user's positives of its own part (docs/official-code.md#negative-sampling).
+    user's positives of its own part (docs/authors-code.md#negative-sampling).
     """
 
     n_users: int
@@ -153,7 +153,7 @@ def uniform_negatives(
 ) -> NDArray[np.int64]:
     """K negatives per row, uniform over the items the row's user has not interacted with.
 
-    Distinct within a row, as in docs/official-code.md#negative-sampling. A row whose user has
+    Distinct within a row, as in docs/authors-code.md#negative-sampling. A row whose user has
     fewer than K allowed items draws them with replacement (duplicates, never positives).
 
     Args:
@@ -261,14 +261,14 @@ def pnsm_negatives(
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """DICE's popularity-based negative sampling with margin (PNSM), official semantics.
 
-    For a row (u, i) with p = popularity[i] (normal-train counts, docs/official-code.md#pnsm):
+    For a row (u, i) with p = popularity[i] (normal-train counts, docs/authors-code.md#pnsm):
     C_up = {j : P[j] > p + margin_up} and C_down = {j : P[j] < p / 2}, both minus the user's
     excluded items. If |C_up| < pool, all K negatives come from C_down (mask False); elif
     |C_down| < pool, all from C_up (mask True); else each negative flips a fair coin (heads:
     C_up, mask True; tails: C_down, mask False). Negatives are distinct within a row.
     mask True ⇔ the negative is MORE popular ⇔ the paper's O2 (tsinghua-fib-lab/DICE#7).
 
-    Fallback (docs/official-code.md#pnsm; the authors' code crashes or loops forever here): a row
+    Fallback (docs/authors-code.md#pnsm; the authors' code crashes or loops forever here): a row
     whose branch pool has fewer than K allowed items (see `pnsm_fallback_rows`) draws uniform
     negatives from all of the user's allowed items, with mask = popularity[neg] > popularity[pos].
 

@@ -1,7 +1,7 @@
 """The typed settings of the suite: every default, range and source is written here once.
 
 Each section of a config file is a frozen dataclass; each field carries its description, the
-source of its default (the paper, "DICE §x", or the authors' code, see docs/official-code.md)
+source of its default (the paper, "DICE §x", or the authors' code, see docs/authors-code.md)
 and its bounds as field metadata. `dice.schema` generates the JSON schema that validates config
 files from these classes, so a YAML config only overrides. Method settings live with their
 method (`dice.methods`); the built-in training profiles are `PROFILES` below.

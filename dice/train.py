@@ -1,4 +1,4 @@
-"""The training loop shared by every method (docs/official-code.md#training).
+"""The training loop shared by every method (docs/authors-code.md#training).
 
 Per epoch: draw every positive's negatives (vectorised, seeded), shuffle, step the optimiser on
 batches of `batch_size` positives, validate with full ranking, step ReduceLROnPlateau on the
@@ -164,7 +164,7 @@ class Trainer:
     def _early_stopping(self, valid: float, lr_at_start: float) -> None:
         """The authors' EarlyStopManager: counts only once lr has reached min_lr.
 
-        See docs/official-code.md#schedule-and-early-stopping.
+        See docs/authors-code.md#schedule-and-early-stopping.
         """
         state = self.state
         at_min = lr_at_start <= self.config.min_lr * (1 + 1e-9)

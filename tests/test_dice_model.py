@@ -65,7 +65,7 @@ def test_total_is_click_plus_alpha_terms_plus_beta_discrepancy(suite_config, sma
 
 
 def test_discrepancy_is_computed_on_the_batch_entities_only(suite_config, small_split):
-    """The authors' code (docs/official-code.md#dice): D on batch-unique items/users, not the
+    """The authors' code (docs/authors-code.md#dice): D on batch-unique items/users, not the
     whole tables, so the total loss has zero gradient on every row outside the batch (here items
     3..11, users 0..2)."""
     model = dice_model(suite_config, small_split)

@@ -1,4 +1,4 @@
-"""Parity mode: the authors' released archives (docs/official-code.md#files) read into a split.
+"""Parity mode: the authors' released archives (docs/authors-code.md#files) read into a split.
 
 The tests build a small archive in the same format: scipy COO ``.npz`` matrices of shape (U, I)
 saved with ``sp.save_npz`` and popularity ``.npy`` arrays, inside a folder of the zip.

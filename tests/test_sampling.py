@@ -1,4 +1,4 @@
-"""Samplers: invariants, the PNSM rules of docs/official-code.md#pnsm, and distribution checks
+"""Samplers: invariants, the PNSM rules of docs/authors-code.md#pnsm, and distribution checks
 against slow per-sample reference samplers written here with plain Python loops."""
 
 from __future__ import annotations
@@ -328,7 +328,7 @@ def test_pnsm_fallback_when_both_pools_are_tiny() -> None:
 
 
 def reference_pnsm(u, i, *, k, pop, margin, pool, excluded, rng):
-    """The authors' PNSM (docs/official-code.md#pnsm) literally, one positive at a time."""
+    """The authors' PNSM (docs/authors-code.md#pnsm) literally, one positive at a time."""
     p = pop[i]
     c_up = [j for j in range(len(pop)) if pop[j] > p + margin and j not in excluded]
     c_down = [j for j in range(len(pop)) if pop[j] < p / 2 and j not in excluded]

@@ -2,7 +2,7 @@
 
 The official repository ships ``data/ml10m.zip`` and ``data/netflix.zip`` (user-placed here as
 ``resources/raw/dice-ml10m/ml10m.zip`` and ``resources/raw/dice-netflix/netflix.zip``). Each holds
-the files of docs/official-code.md#files (parity mode itself: docs/reproducibility.md): scipy
+the files of docs/authors-code.md#files (parity mode itself: docs/reproducibility.md): scipy
 COO matrices of shape (U, I) saved with ``sp.save_npz``,
 
     train_coo_record.npz       normal train (60 %)          → train_normal
@@ -41,7 +41,7 @@ MEMBERS: dict[str, str] = {
     "valid": "val_coo_record.npz",
     "test": "test_coo_record.npz",
 }
-# Which training parts each shipped popularity array counts (docs/official-code.md#files)
+# Which training parts each shipped popularity array counts (docs/authors-code.md#files)
 POPULARITY: dict[str, tuple[str, ...]] = {
     "popularity.npy": ("train_normal",),
     "popularity_skew.npy": ("train_intervened",),

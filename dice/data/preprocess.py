@@ -1,7 +1,7 @@
 """From raw ratings to implicit-feedback interactions.
 
 Steps, in order (docs/protocol.md#data; the authors' pipeline:
-docs/official-code.md#data-pipeline):
+docs/authors-code.md#data-pipeline):
 
 1. keep ratings >= `rating_threshold` (5: "keeping ratings of five stars as one", DICE §4.1);
 2. deduplicate (user, item), keeping the earliest record (dps ``filter_duplication``);
@@ -38,7 +38,7 @@ class PreprocessConfig:
 
     rating_threshold: float = 5.0  # DICE §4.1: five-star ratings are the positives
     # dps filter_cf(record, 10): keep entities with > 10 records; one pass over items, then users
-    # (docs/official-code.md#data-pipeline)
+    # (docs/authors-code.md#data-pipeline)
     min_count: int = 10
     filter: Literal["one_pass", "iterative"] = "one_pass"
     user_fraction: float = 1.0  # dps downsample_user; 1.0 keeps every user

@@ -4,10 +4,10 @@ A share of all records (40 % by default) is drawn without replacement with weigh
 proportional to the item's popularity: the *intervened* set, whose item distribution is far
 flatter than the rest (the *normal* training set). The intervened set is then cut uniformly at
 random into intervened-train / validation / test (10 / 10 / 20 % of all; the authors' answer in
-tsinghua-fib-lab/DICE#10, see docs/official-code.md#split).
+tsinghua-fib-lab/DICE#10, see docs/authors-code.md#split).
 
 Two readings of "we cap the probability at 0.9" (DICE §4.1) are offered, see
-docs/official-code.md#cap:
+docs/authors-code.md#cap:
 
 * ``cap_mode="percentile"`` (the official code, dps ``SkewSplitter.unbiased_split``): the weight
   ``1/pop`` is clipped at the ``cap``-quantile of its distinct values, then records are drawn by
@@ -115,7 +115,7 @@ def inverse_popularity_weights(
 ) -> NDArray[np.float64]:
     """Per-record weight ``1/pop`` clipped at the `cap`-quantile of its distinct values.
 
-    The authors' code (dps, docs/official-code.md#cap): ``thr = np.percentile(unique(w), cap)``
+    The authors' code (dps, docs/authors-code.md#cap): ``thr = np.percentile(unique(w), cap)``
     with linear interpolation, ``w = min(w, thr)``; our `cap` is a fraction, so it is scaled by
     100.
     """

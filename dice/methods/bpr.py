@@ -1,7 +1,7 @@
 """Plain BPR on a backbone (`none`: BPR-MF / LightGCN, Rendle et al. 2009).
 
 `BPRRecommender` also serves the IPS family (`dice.methods.ips`: the positive's weight multiplies
-its K pair terms, docs/official-code.md#ips) and the scalar-bias baselines of DICE §4.2.2
+its K pair terms, docs/authors-code.md#ips) and the scalar-bias baselines of DICE §4.2.2
 (`dice.methods.bias`: learned user / item scalars added to the score).
 """
 

@@ -1,4 +1,4 @@
-"""CausE (Bonner & Vasile, RecSys'18) as the authors' code runs it (docs/official-code.md#cause).
+"""CausE (Bonner & Vasile, RecSys'18) as the authors' code runs it (docs/authors-code.md#cause).
 
 Control item embeddings are fitted on normal training data, treatment item embeddings on the
 intervened-train part, with a shared user table (MF); a discrepancy term (mean squared

@@ -4,7 +4,7 @@ Two backbones of the same kind hold the interest and the conformity embeddings (
 click score is their sum, eq. (3): s = ⟨u_int, i_int⟩ + ⟨u_con, i_con⟩, equal to the inner
 product of the concatenations, eq. (9). With mask m = 1 where the negative is more popular (O2)
 and m = 0 otherwise (O1), per (positive i, negative j) entry and means over all B·K entries
-(docs/official-code.md#dice):
+(docs/authors-code.md#dice):
 
     L_click = −mean log σ(Δ_int + Δ_con)                      eq. (8)
     L_int   = −mean m · log σ(Δ_int)                          eq. (7), O2 only
@@ -99,7 +99,7 @@ class DICE(Recommender):
         u_int_all, i_int_all = self.interest()
         u_con_all, i_con_all = self.conformity()
         # The batch's unique users and items (the discrepancy's entities,
-        # docs/official-code.md#dice). Each table is gathered once on them; the (positive,
+        # docs/authors-code.md#dice). Each table is gathered once on them; the (positive,
         # negative) pairs index those rows, so every table gets one dense-gradient scatter per
         # step instead of three.
         users, user_row = torch.unique(batch.users, return_inverse=True)  # (U_b,), (B,)
@@ -168,7 +168,7 @@ class DICE(Recommender):
         }
 
     def end_epoch(self) -> dict[str, float]:
-        # DICE §3.3 and the authors' code (docs/official-code.md#dice): α and m_up × 0.9 per
+        # DICE §3.3 and the authors' code (docs/authors-code.md#dice): α and m_up × 0.9 per
         # epoch, no floor
         if self.curriculum:
             self.alpha_interest.mul_(self.decay)

@@ -1,4 +1,4 @@
-"""Inverse-propensity weights of the IPS family (docs/official-code.md#ips).
+"""Inverse-propensity weights of the IPS family (docs/authors-code.md#ips).
 
 Propensities come from training popularity (normal + intervened train, the official
 ``popularity_blend.npy``). With c̃ = max(c, 1) and M = max c̃, the base weight of a positive item
@@ -32,7 +32,7 @@ class IPSSettings:
         source="DICE §4.1 baselines; authors' code: IPS weights")  # fmt: skip
     ips_smoothing: float = setting(
         1.0, doc="IPS-CNSR smoothing exponent s (unpublished; grid-searched)",
-        source="not published (docs/official-code.md); 1 = no smoothing", exclusiveMinimum=0)  # fmt: skip
+        source="not published (docs/authors-code.md); 1 = no smoothing", exclusiveMinimum=0)  # fmt: skip
 
 
 def build(settings: IPSSettings, context) -> BPRRecommender:

@@ -1,5 +1,5 @@
 """ItemPop: the most popular items by normal-train counts, the same list for every user
-(docs/official-code.md#itempop; used for the IOU analysis of DICE §4.3.1)."""
+(docs/authors-code.md#itempop; used for the IOU analysis of DICE §4.3.1)."""
 
 from __future__ import annotations
 

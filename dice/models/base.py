@@ -32,7 +32,7 @@ class Batch:
         neg: (B, K) negative item ids.
         intervened: (B,) True where the positive comes from the intervened-train part.
         mask: (B, K) True where the negative is more popular than the positive (the paper's
-            O2, docs/official-code.md#pnsm); None for samplers that do not compute it.
+            O2, docs/authors-code.md#pnsm); None for samplers that do not compute it.
     """
 
     users: Tensor

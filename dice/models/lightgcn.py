@@ -1,6 +1,6 @@
 """LightGCN backbone (He et al., SIGIR'20) as the authors' code runs it.
 
-What that code does: docs/official-code.md#lightgcn.
+What that code does: docs/authors-code.md#lightgcn.
 
 The symmetric-normalised adjacency D^-1/2 (A + I) D^-1/2 of the bipartite training graph is built
 once per run from training edges only. Each of the `layers` parameter-free propagation steps is
@@ -23,7 +23,7 @@ def normalized_adjacency(train: Interactions, *, self_loops: bool = True) -> Ten
     """The (U+I)×(U+I) sparse (COO, coalesced) matrix D^-1/2 (A [+ I]) D^-1/2 of the training graph.
 
     Item node j has index n_users + j. Duplicate edges count once; degrees include the self-loop
-    and are clamped to >= 1 (docs/official-code.md#lightgcn).
+    and are clamped to >= 1 (docs/authors-code.md#lightgcn).
     """
     n_nodes = train.n_users + train.n_items
     keys = np.unique(train.keys())

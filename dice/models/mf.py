@@ -1,4 +1,4 @@
-"""Matrix factorisation backbone (BPR-MF, Rendle et al. 2009; docs/official-code.md#mf)."""
+"""Matrix factorisation backbone (BPR-MF, Rendle et al. 2009; docs/authors-code.md#mf)."""
 
 from __future__ import annotations
 
