@@ -199,8 +199,9 @@ class AnalysisSettings:
                                     minimum=1)  # fmt: skip
     counterfactual_per_user: int = setting(10, doc="counterfactual clicks drawn per user (about "
                                            "the intervened test's size per user)", minimum=1)  # fmt: skip
-    long_tail_head_share: float = setting(0.2, doc="share of items (most popular first) that "
-                                          "form the head in the long-tail analysis", **SHARE)  # fmt: skip
+    long_tail_head_share: float = setting(0.2, doc="share of the training interactions held by "
+                                          "the head (most popular items first) in the long-tail "
+                                          "analysis (Abdollahpouri et al.)", **SHARE)  # fmt: skip
     significance_level: float = setting(0.05, doc="significance level of the paired tests",
                                         exclusiveMinimum=0, exclusiveMaximum=1)  # fmt: skip
 

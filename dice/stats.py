@@ -16,10 +16,12 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from dice.settings import AnalysisSettings
+
 #: Analysis defaults (CLI options and keyword parameters start from these).
 CONFIDENCE = 0.95  # interval level of every "mean ± interval" cell and error bar
-SIGNIFICANCE = 0.05  # Holm-corrected level of the table marks
-LONG_TAIL_HEAD = 0.2  # share of training interactions held by the popular head
+SIGNIFICANCE = AnalysisSettings().significance_level  # Holm-corrected level of the table marks
+LONG_TAIL_HEAD = AnalysisSettings().long_tail_head_share  # training share held by the head
 
 
 def half_width(std: ArrayLike, n: ArrayLike, *, confidence: float = CONFIDENCE) -> NDArray:

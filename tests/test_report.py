@@ -462,8 +462,13 @@ def test_table1_from_config_reads_each_dataset_main_split(tmp_path, monkeypatch)
     config.write_text("datasets:\n  toy: {source: synthetic, preset: tiny}\n"
                       "  parity10m: {source: dice-ml10m}\n"
                       "backbones: [mf]\nmethods: [none]\nseeds: [0]\n")  # fmt: skip
+    from dice.config import load_config
+    from dice.plan import main_split
+
+    resolved = load_config(config)
     for dataset, split, users in (("toy", SPLIT, 10), ("parity10m", "parity", 20)):
-        folder = tmp_path / "results" / "splits" / dataset / split
+        folder = tmp_path / main_split(resolved, dataset).dir  # the plan's folder of that split
+        assert folder.name == split
         folder.mkdir(parents=True)
         (folder / "stats.json").write_text(json.dumps({"users": users, "items": 5, "interactions": 40,
                                                        "entropy": {"train": 1.5, "test": 1.6}}))  # fmt: skip

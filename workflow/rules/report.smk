@@ -30,9 +30,12 @@ rule table2:
         f"{REPORT}/logs/table2.log",
     conda:
         REPORT_ENV
+    params:
+        significance=config["analysis"]["significance_level"],
     shell:
         "python -m dice table {input.metrics} --paper {input.paper} --out {output.csv} "
-        "--markdown {output.md} --latex {output.tex} --html {output.html} > {log} 2>&1"
+        "--markdown {output.md} --latex {output.tex} --html {output.html} "
+        "--significance {params.significance} > {log} 2>&1"
 
 
 rule table3:
@@ -48,9 +51,10 @@ rule table3:
         REPORT_ENV
     params:
         tables=folder_of("csv"),
+        significance=config["analysis"]["significance_level"],
     shell:
         "python -m dice table3 {input.metrics} --dataset {wildcards.dataset} --paper {input.paper} "
-        "--out-dir {params.tables} > {log} 2>&1"
+        "--out-dir {params.tables} --significance {params.significance} > {log} 2>&1"
 
 
 rule discrepancy:
@@ -89,9 +93,11 @@ rule popularity_bias:
     params:
         tables=folder_of("csv"),
         splits=main_splits_root,
+        head=config["analysis"]["long_tail_head_share"],
     shell:
         "python -m dice popularity-bias {input.metrics} --dataset {wildcards.dataset} "
-        "--splits {params.splits} --out-dir {params.tables} > {log} 2>&1"
+        "--splits {params.splits} --out-dir {params.tables} "
+        "--long-tail-head {params.head} > {log} 2>&1"
 
 
 rule fig4_bias:
