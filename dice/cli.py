@@ -177,8 +177,35 @@ def cmd_plan(args: argparse.Namespace) -> None:
 EXTENSIONS = ("dice.cli_report", "dice.cli_verify")
 
 
+DESCRIPTION = """\
+The DICE benchmark suite's command line. Most people never call it directly: the Snakemake
+workflow (`snakemake --cores 2 all`) runs every step for a config and puts each result in its
+own folder (docs/results-layout.md). Call it to look into a config, to run one step by hand, or
+to check results.
+
+What the subcommands produce:
+  plan              where each data set, split, grid search and run of a config lives
+  prepare, split    a binarised, filtered data set; its intervened split (4 parts + stats.json)
+  train, evaluate   one model (model.pt, history.csv); its metrics.json, top-K lists, run.json
+  table1 … figure   the paper's tables and figures from finished runs
+  record, verify    expected/<config>.json from finished runs; fresh runs compared with it
+  verify-paper      our Table 2 next to the paper's, with the paper's claims checked
+"""
+
+EPILOG = """\
+three common invocations:
+  dice plan --config config/smoke.yaml runs        # each run of a config and its folder
+  dice verify --config config/smoke.yaml           # do my results reproduce expected/smoke.json?
+  dice train --config my.yaml --method dice --backbone mf --seed 0 \\
+             --split SPLIT_FOLDER --out RUN_FOLDER   # one run by hand (resumable)
+
+`dice <subcommand> --help` describes each one's options.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dice", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dice", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("prepare", help="raw ratings → filtered, reindexed interactions")
@@ -200,8 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_split)
 
-    for name, func, helptext in (("train", cmd_train, "train one run"),
-                                 ("evaluate", cmd_evaluate, "test one trained run")):  # fmt: skip
+    for name, func, helptext in (
+        ("train", cmd_train, "train one run: model.pt, history.csv, train.json (resumable)"),
+        ("evaluate", cmd_evaluate, "test one trained run: metrics.json, top-K lists, run.json"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--split", type=Path, required=True, help="split folder")
         p.add_argument(

@@ -184,3 +184,21 @@ def test_ctrl_c_is_one_line_and_exit_130(workspace, capsys, monkeypatch):
     assert main(_train_args(root, config, split, root / "ctrlc")) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted: ") and "\n" not in err and "Traceback" not in err
+
+
+def test_help_is_written_for_researchers_and_its_examples_parse(capsys):
+    import shlex
+
+    from dice.cli import EPILOG, build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    shown = capsys.readouterr().out
+    assert "three common invocations" in shown and "docs/results-layout.md" in shown
+    examples = EPILOG.split("\n\n")[0].replace("\\\n", " ").splitlines()[1:]
+    assert len(examples) == 3
+    for line in examples:
+        words = shlex.split(line.split("#")[0])
+        assert words[0] == "dice"
+        build_parser().parse_args(words[1:])  # exits (and fails the test) on a wrong option
