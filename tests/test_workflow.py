@@ -75,3 +75,21 @@ def test_smoke_configuration_runs_end_to_end(tmp_path):
     # Nothing to do on a second invocation: finished jobs are not rerun.
     again = snakemake("all", "-n", "--cores", "2", "--configfile", str(SMOKE), cwd=tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_an_artefact_without_its_study_fails_early_naming_the_study(tmp_path):
+    target = "results/smoke/tables/table3_tiny.md"  # smoke.yaml defines no table3 study
+    result = snakemake(target, "-n", "--cores", "1", "--configfile", str(SMOKE), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "needs the study 'table3_negatives'" in result.stdout + result.stderr
+
+
+def test_tsne_is_not_planned_without_a_dice_run(tmp_path):
+    config = tmp_path / "nodice.yaml"
+    config.write_text(
+        "datasets: {tiny: {source: synthetic, preset: tiny}}\nbackbones: [mf]\n"
+        "methods: [none]\nstudies: {fig5_iou: {methods: [itempop, none]}}\n"
+    )
+    result = snakemake("all", "-n", "--cores", "1", "--configfile", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fig5a_iou" in result.stdout and "fig5b_tsne" not in result.stdout

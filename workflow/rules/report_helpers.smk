@@ -17,12 +17,24 @@ FIGURES = tuple(name for name in STUDY if name.startswith("fig"))
 
 def artefact_runs(artefact, dataset=None):
     """The runs (dicts) behind an artefact, of one dataset or all (cli_report.STUDY: its study,
-    None for the main grid)."""
+    None for the main grid). Asked for one dataset's artefact (a rule's input), a config without
+    the study or without runs of that dataset is an error that names what to add."""
     study = STUDY[artefact]
     if study is not None and study not in config["studies"]:
-        return []  # a config without this study (e.g. smoke) has no such artefact
+        if dataset is None:
+            return []  # a config without this study (e.g. smoke) has no such artefact
+        raise ValueError(
+            f"{artefact} needs the study {study!r}, which this config does not define: add "
+            f"it under `studies:` (see config/config.yaml for its usual definition)"
+        )
     runs = main_runs(config) if study is None else study_runs(config, study)
-    return [run for run in runs if dataset in (None, run["dataset"])]
+    runs = [run for run in runs if dataset in (None, run["dataset"])]
+    if dataset is not None and not runs:
+        raise ValueError(
+            f"{artefact}: the config has no runs of dataset {dataset!r} for it "
+            f"(study {study or 'main grid'!r}; its datasets: {artefact_datasets(artefact)})"
+        )
+    return runs
 
 
 def runs_of(artefact, name="metrics.json"):
@@ -114,6 +126,8 @@ def report_targets():
         targets += [
             f"{FIGURES_DIR}/{name}_{d}{ext}"
             for d in artefact_datasets(name)
+            if name != "fig5b_tsne"
+            or shown_run(name, d, "dice")  # t-SNE draws DICE's tables
             for ext in FIGURE_FILES
         ]
     return targets
