@@ -93,3 +93,15 @@ def test_tsne_is_not_planned_without_a_dice_run(tmp_path):
     result = snakemake("all", "-n", "--cores", "1", "--configfile", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fig5a_iou" in result.stdout and "fig5b_tsne" not in result.stdout
+
+
+def test_report_of_what_exists_lists_what_is_missing(tmp_path):
+    table = tmp_path / "results" / "smoke" / "tables" / "table1.html"
+    table.parent.mkdir(parents=True)
+    table.write_text("<table><tr><td>1</td></tr></table>")
+    result = snakemake("--report", "report.html", "report_existing", "--configfile", str(SMOKE),
+                       cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "report.html").stat().st_size > 0
+    missing = next(line for line in result.stderr.splitlines() if "missing" in line)
+    assert "table2.html" in missing and "table1.html" not in missing
