@@ -348,3 +348,23 @@ def test_command_checks_can_fail() -> None:
     assert check_command(["frobnicate", "--all"], ROOT)
     dry = snakemake_dry_run(["snakemake", "--report", "report.html", "--configfile", "c.yaml"])
     assert dry[:4] == ["snakemake", "--configfile", "c.yaml", "all"] and "-n" in dry
+
+
+# --- (d) the README stays a README ------------------------------------------------------------
+README_BUDGET = 10_000  # characters: what it is, the two commands, the main results, next steps
+JOB_COUNT = re.compile(r"\b\d[\d,]* jobs\b")
+
+
+def test_readme_is_short_and_points_to_the_docs() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text) <= README_BUDGET
+    assert "## Quickstart" in text and "(docs/" in text
+
+
+def test_no_page_prints_a_job_count_the_plan_can_change() -> None:
+    # A number of jobs depends on the config and the code; `snakemake -n` gives the true one.
+    assert JOB_COUNT.search("the plan has 343 jobs") and not JOB_COUNT.search("jobs at once")
+    found = [
+        f"{p.name}: {m.group(0)}" for p in doc_pages() for m in JOB_COUNT.finditer(p.read_text())
+    ]
+    assert not found, found
