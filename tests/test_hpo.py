@@ -58,15 +58,18 @@ def test_unknown_grid_key_is_an_error():
 
 # --- a hand-written grid and hand-written validation results -----------------------------------
 
-GRID = {"hpo": {"grids": {"dice": {"margin_up": [40.0, 20.0], "lr_dice": [0.01, 0.001, 0.1]}}}}
-# keys sorted (lr_dice < margin_up), values in their written order, the last key varying fastest
+# `lr` is the run's own learning rate (for DICE resolved from train.lr_dice) and can be tuned.
+GRID = validate_config({"datasets": {"toy": {"source": "synthetic", "preset": "tiny"}},
+                        "hpo": {"grids": {"dice": {"margin_up": [40.0, 20.0],
+                                                   "lr": [0.01, 0.001, 0.1]}}}})  # fmt: skip
+# keys sorted (lr < margin_up), values in their written order, the last key varying fastest
 GRID_POINTS = [
-    {"lr_dice": 0.01, "margin_up": 40.0},
-    {"lr_dice": 0.01, "margin_up": 20.0},
-    {"lr_dice": 0.001, "margin_up": 40.0},
-    {"lr_dice": 0.001, "margin_up": 20.0},
-    {"lr_dice": 0.1, "margin_up": 40.0},
-    {"lr_dice": 0.1, "margin_up": 20.0},
+    {"lr": 0.01, "margin_up": 40.0},
+    {"lr": 0.01, "margin_up": 20.0},
+    {"lr": 0.001, "margin_up": 40.0},
+    {"lr": 0.001, "margin_up": 20.0},
+    {"lr": 0.1, "margin_up": 40.0},
+    {"lr": 0.1, "margin_up": 20.0},
 ]
 
 
