@@ -252,6 +252,10 @@ def classify(tokens: list[str]) -> str:
         return "module"
     if head[:2] == ["git", "grep"]:
         return "git-grep"
+    if head[:2] == ["apt-get", "install"]:
+        return "system-packages"
+    if head[0].startswith("scripts/") and head[0].endswith(".sh"):
+        return "script"
     return "unknown"
 
 
@@ -306,6 +310,18 @@ def check_help(module: str, tokens: list[str], cwd: Path) -> str | None:
 
 def check_command(tokens: list[str], copy: Path) -> str | None:
     kind = classify(tokens)
+    if kind == "system-packages":  # never installs here: CI installs the same packages
+        named = {t for t in tokens[2:] if not t.startswith("-")}
+        ci = (ROOT / ".ci" / "run").read_text()
+        return None if named and all(f" {name}" in ci for name in named) else "not what CI installs"
+    if kind == "script":  # a repository script: it must exist and parse
+        path = ROOT / tokens[0]
+        done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        return (
+            None
+            if path.is_file() and done.returncode == 0
+            else f"bash -n {tokens[0]}: {done.stderr}"
+        )
     if kind == "install":  # never installs here: the script must parse
         done = run(["bash", "-n", tokens[1]], ROOT)
         return None if done.returncode == 0 else f"bash -n {tokens[1]}: {done.stderr}"
