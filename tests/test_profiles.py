@@ -27,7 +27,7 @@ def test_profile_plans_the_smoke_dag(tmp_path, profile):
                        "--configfile", str(SMOKE), cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert f"Using profile {ROOT / 'profiles' / profile}" in output
+    assert "Using profile" in output and f"{ROOT / 'profiles' / profile}" in output
     smoke = yaml.safe_load(SMOKE.read_text())
     runs = len(smoke["backbones"]) * len(smoke["methods"]) * len(smoke["seeds"])
     jobs = planned_jobs(output)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
+import dice.io
 import dice.train
 from dice.config import run_settings
 from dice.io import read_json
@@ -95,18 +96,22 @@ def kill_after_steps(monkeypatch, steps: int) -> None:
 
 
 def kill_while_checkpointing(monkeypatch, nth: int) -> None:
-    """Kill while the `nth` checkpoint is half written (a partial temporary file is left)."""
-    original, count = torch.save, {"saves": 0}
+    """Kill while the `nth` checkpoint is half written (into its temporary file)."""
+    original, count = dice.io.write_with, {"saves": 0}
 
-    def save(obj, path, *args, **kwargs):
-        if str(path).endswith(".tmp") and ".checkpoint.pt." in str(path):
+    def write_with(path, writer):
+        if Path(path).name == "checkpoint.pt":
             count["saves"] += 1
             if count["saves"] == nth:
-                Path(path).write_bytes(b"half a checkpoint")
-                raise Killed
-        return original(obj, path, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "save", save)
+                def half(tmp: Path) -> None:
+                    tmp.write_bytes(b"half a checkpoint")
+                    raise Killed
+
+                return original(path, half)
+        return original(path, writer)
+
+    monkeypatch.setattr(dice.io, "write_with", write_with)
 
 
 @pytest.fixture(scope="module")
@@ -170,10 +175,13 @@ def test_a_finished_run_is_not_overwritten_unless_forced(tmp_path, split_dir, su
     from dice.errors import DiceError
 
     resolved = settings(suite_config, "none", "mf", epochs=1)
-    train_run(split_dir, resolved, seed=0, out=tmp_path, progress=False)
-    with pytest.raises(DiceError, match="a finished run is already here; pass --force"):
-        train_run(split_dir, resolved, seed=0, out=tmp_path, progress=False)
+    first = train_run(split_dir, resolved, seed=0, out=tmp_path, progress=False)
+    model = (tmp_path / "model.pt").read_bytes()
+    assert train_run(split_dir, resolved, seed=0, out=tmp_path, progress=False) == first  # done
+    with pytest.raises(DiceError, match="other settings or seed is here; pass --force"):
+        train_run(split_dir, resolved, seed=1, out=tmp_path, progress=False)
     train_run(split_dir, resolved, seed=0, out=tmp_path, progress=False, force=True)
+    assert (tmp_path / "model.pt").read_bytes() == model  # retrained: the same bytes
 
 
 def command(split_dir: Path, resolved: dict, out: Path) -> list[str]:

@@ -12,14 +12,13 @@ below is worked out by hand from these rules, epoch by epoch.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dice.config import ModelConfig, TrainConfig
+from dice.config import run_settings, validate_config
 from dice.data.interactions import Interactions, Split
 
 
@@ -53,9 +52,10 @@ def train_on_script(tmp_path: Path, values: list[float], **train) -> tuple[dict,
         assert value is not None, f"the trainer ran more than the {len(values)} scripted epochs"
         return value
 
-    model = ModelConfig(objective="none", backbone="mf", embedding_dim=4)
-    settings = {"method": "none", "model": asdict(model),
-                "train": asdict(TrainConfig(batch_size=6, eval_batch_size=6, **train))}  # fmt: skip
+    config = validate_config({"datasets": {"toy": {"source": "synthetic", "preset": "tiny"}},
+                              "model": {"embedding_dim": 4}, "train": {"batch_size": 6, **train},
+                              "evaluation": {"batch_size": 6}})  # fmt: skip
+    settings = run_settings(config, method="none", backbone="mf")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dice.train, "validate", scripted)
         train_run(tmp_path / "split", json.loads(json.dumps(settings)), seed=0,
