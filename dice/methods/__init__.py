@@ -11,7 +11,7 @@ from code.
 from __future__ import annotations
 
 from dice.errors import DiceError
-from dice.methods import bias, bpr, cause, dice, ips, itempop
+from dice.methods import bcloss, bias, bpr, cause, dice, ips, itempop, macr, pda, relmf
 from dice.methods.spec import Entry, Method
 
 REGISTRY: dict[str, Entry] = {
@@ -32,6 +32,16 @@ REGISTRY: dict[str, Entry] = {
     "dice-l1": Entry(dice.METHOD, {"discrepancy": "l1"}, base="dice", summary="§4.4.4 L1-inv"),
     "dice-l2": Entry(dice.METHOD, {"discrepancy": "l2"}, base="dice", summary="§4.4.4 L2-inv"),
     "itempop": Entry(itempop.METHOD, summary="most popular items (normal-train counts)"),
+    "pd": Entry(pda.METHOD, {"inference": "pd"}, summary="PD: trained with popularity, ranks "
+                "deconfounded (Zhang et al. SIGIR'21)"),
+    "pda": Entry(pda.METHOD, {"inference": "pda"}, summary="PDA: PD's training, ranks with "
+                 "popularity^gamma-tilde (Zhang et al. SIGIR'21)"),
+    "macr": Entry(macr.METHOD, summary="MACR: user/item branches, counterfactual inference "
+                  "(Wei et al. KDD'21)"),
+    "rel-mf": Entry(relmf.METHOD, summary="Rel-MF: propensity-weighted pointwise loss "
+                    "(Saito et al. WSDM'20)"),
+    "bc-loss": Entry(bcloss.METHOD, summary="BC loss: bias-aware margin contrastive loss "
+                     "(Zhang et al. NeurIPS'22)"),
 }  # fmt: skip
 
 
