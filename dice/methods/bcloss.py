@@ -69,6 +69,12 @@ def popularity_levels(degrees: np.ndarray) -> tuple[np.ndarray, int]:
     return levels.astype(np.int64), len(values)
 
 
+def widen(pos_cos: Tensor, margin: Tensor) -> Tensor:
+    """cos(min(θ + margin, π)) for the positives' cosines cos θ: (B,), (B,) → (B,)."""
+    angle = torch.arccos(pos_cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    return torch.cos(torch.clamp(angle + margin, max=math.pi))
+
+
 def margin_softmax(pos_cos: Tensor, neg_cos: Tensor, margin: Tensor, *, tau: float) -> Tensor:
     """Mean over rows of −log softmax of the positive, its angle widened by `margin`.
 
@@ -76,21 +82,33 @@ def margin_softmax(pos_cos: Tensor, neg_cos: Tensor, margin: Tensor, *, tau: flo
         pos_cos: (B,) cosines of the positives; neg_cos: (B, N) cosines of their negatives.
         margin: (B,) angular margins (radians) added to the positive's angle, capped at π.
     """
-    angle = torch.arccos(pos_cos.clamp(-1 + 1e-7, 1 - 1e-7))
-    pos = torch.cos(torch.clamp(angle + margin, max=math.pi))
-    logits = torch.cat([pos.unsqueeze(1), neg_cos], dim=1) / tau  # (B, 1+N)
+    logits = torch.cat([widen(pos_cos, margin).unsqueeze(1), neg_cos], dim=1) / tau  # (B, 1+N)
     return -F.log_softmax(logits, dim=1)[:, 0].mean()
 
 
-def _cosines(u: Tensor, pos: Tensor, neg: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Cosines of each row's positive (B,) and of its negatives: the sampled ones (B, K), or
-    with neg None the batch's other positives (B, B−1)."""
+def in_batch_margin_softmax(cosines: Tensor, margin: Tensor, *, tau: float) -> Tensor:
+    """`margin_softmax` with the batch's other positives as negatives, from the (B, B) cosines
+    of every row's user with every row's positive (row b's own positive on the diagonal)."""
+    widened = widen(cosines.diagonal(), margin)
+    logits = torch.diagonal_scatter(cosines, widened) / tau  # (B, B)
+    target = torch.arange(len(cosines), device=cosines.device)
+    return F.cross_entropy(logits, target)
+
+
+def _softmax_loss(u: Tensor, pos: Tensor, neg: Tensor | None, margin: Tensor | None, *,
+                  tau: float) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The margin softmax loss of rows (u, pos) against the sampled negatives `neg` (B, K, d),
+    or the in-batch ones if `neg` is None; and the positives' cosines (B,)."""
     u, pos = F.normalize(u, dim=-1), F.normalize(pos, dim=-1)
-    if neg is not None:
-        return (u * pos).sum(-1), torch.einsum("bd,bkd->bk", u, F.normalize(neg, dim=-1))
-    full = u @ pos.t()  # (B, B): row b's positive on the diagonal
-    off = ~torch.eye(len(u), dtype=torch.bool, device=u.device)
-    return full.diagonal(), full[off].view(len(u), len(u) - 1)
+    if neg is None:
+        cosines = u @ pos.t()  # (B, B)
+        pos_cos = cosines.diagonal()
+        widening = torch.zeros_like(pos_cos) if margin is None else margin
+        return in_batch_margin_softmax(cosines, widening, tau=tau), pos_cos
+    pos_cos = (u * pos).sum(-1)
+    neg_cos = torch.einsum("bd,bkd->bk", u, F.normalize(neg, dim=-1))
+    widening = torch.zeros_like(pos_cos) if margin is None else margin
+    return margin_softmax(pos_cos, neg_cos, widening, tau=tau), pos_cos
 
 
 class BCLoss(Recommender):
@@ -116,8 +134,7 @@ class BCLoss(Recommender):
         u = user_pop[self.user_level[batch.users]]
         pos = item_pop[self.item_level[batch.pos]]
         neg_b = None if neg is None else item_pop[self.item_level[neg]]
-        pos_cos, neg_cos = _cosines(u, pos, neg_b)
-        loss = margin_softmax(pos_cos, neg_cos, torch.zeros_like(pos_cos), tau=cfg.bias_temperature)
+        loss, pos_cos = _softmax_loss(u, pos, neg_b, None, tau=cfg.bias_temperature)
         if cfg.margin == "cosine":
             margin = 1.0 - pos_cos
         else:
@@ -129,8 +146,8 @@ class BCLoss(Recommender):
         bias, margin = self._bias_branch(batch, neg)
         user_emb, item_emb = self.backbone()
         neg_emb = None if neg is None else item_emb[neg]
-        pos_cos, neg_cos = _cosines(user_emb[batch.users], item_emb[batch.pos], neg_emb)
-        main = margin_softmax(pos_cos, neg_cos, margin, tau=self.config.temperature)
+        main, _ = _softmax_loss(user_emb[batch.users], item_emb[batch.pos], neg_emb, margin,
+                                tau=self.config.temperature)  # fmt: skip
         lam = self.config.bias_weight
         total = (1 - lam) * main + lam * bias
         return {"loss": total, "click": main.detach(), "bias": bias.detach(),
