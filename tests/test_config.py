@@ -45,7 +45,7 @@ def test_suite_configs_are_valid_and_plan_their_runs():
         config = load_config(ROOT / "config" / name)
         runs = all_runs(config)
         assert runs and len({tuple(r.values()) for r in runs}) == len(runs)
-    assert len(main_runs(load_config(ROOT / "config" / "smoke.yaml"))) == 16
+    assert len(main_runs(load_config(ROOT / "config" / "smoke.yaml"))) == 26
 
 
 def test_studies_expand_alpha_variants_and_skip_cause_without_intervened_data(suite_config):

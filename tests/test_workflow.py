@@ -65,10 +65,15 @@ def test_smoke_configuration_runs_end_to_end(tmp_path):
         "cause",
         "dice",
         "itempop",
+        "pd",
+        "pda",
+        "macr",
+        "rel-mf",
+        "bc-loss",
     }
     assert set(table["backbone"]) == {"mf", "lightgcn"}
     runs = list((tmp_path / "results" / "runs").glob("*/*/*/*/*/seed0"))
-    assert len(runs) == 16
+    assert len(runs) == 26
     for run in runs:
         for name in ("metrics.json", "topk.parquet", "run.json", "per_user.parquet"):
             assert (run / name).exists(), run / name
