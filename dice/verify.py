@@ -29,31 +29,23 @@ import yaml
 from dice.config import load_config
 from dice.errors import DiceError
 from dice.io import read_json
-from dice.plan import all_runs, main_runs, run_dir
+from dice.plan import all_runs, main_runs, run_dir, run_name
 
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
 RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
 # Bands for another machine or library set; how each was set: docs/reporting.md, "Tolerance bands".
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
-    "*recall@*": {"abs": 0.005, "rel": 0.02},
-    "*hr@*": {"abs": 0.01, "rel": 0.02},
-    "*ndcg@*": {"abs": 0.005, "rel": 0.02},
-    "*rank_corr": {"abs": 0.005, "rel": 0.02},
-    "best_epoch": {"abs": 1, "rel": 0.0},
-    "epochs": {"abs": 1, "rel": 0.0},
-    "*": {"abs": 0.0, "rel": 0.0},
-}
+    "*recall@*": {"abs": 0.005, "rel": 0.02}, "*hr@*": {"abs": 0.01, "rel": 0.02},
+    "*ndcg@*": {"abs": 0.005, "rel": 0.02}, "*rank_corr": {"abs": 0.005, "rel": 0.02},
+    "best_epoch": {"abs": 1, "rel": 0.0}, "epochs": {"abs": 1, "rel": 0.0}, "*": {"abs": 0.0, "rel": 0.0},
+}  # fmt: skip
 Mode = Literal["auto", "exact", "tolerance"]
 
 
 def expected_path(config_path: str | Path, root: str | Path = "expected") -> Path:
     """``expected/<config-name>.json`` for a config file (``config/smoke.yaml`` → smoke)."""
     return Path(root) / f"{Path(config_path).stem}.json"
-
-
-def run_name(run: Mapping) -> str:
-    return f"{run['dataset']}/{run['split']}/{run['backbone']}/{run['method']}/seed{run['seed']}"
 
 
 def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
