@@ -291,11 +291,12 @@ def render(wide: pd.DataFrame, *, caption: str, label: str, note: str = "",
            tests: pd.DataFrame | None = None) -> dict[str, str]:  # fmt: skip
     """The display table (and its tests, if any) as Markdown, LaTeX and HTML text."""
     md = f"**{caption}**\n\n{wide.to_markdown(index=False, disable_numparse=True)}\n\n{note}\n"
-    html = f"<p><b>{caption}</b></p>\n{wide.style.hide(axis='index').to_html()}\n<p>{note}</p>\n"
+    uuid = re.sub(r"\W", "_", label)  # fixed element ids: the same table gives the same HTML
+    html = f"<p><b>{caption}</b></p>\n{wide.style.set_uuid(uuid).hide(axis='index').to_html()}\n<p>{note}</p>\n"  # fmt: skip
     if tests is not None and not tests.empty:
         head = "Paired tests (Holm-corrected p-values; direction: DICE minus the compared cell)"
         md += f"\n**{head}**\n\n{tests.to_markdown(index=False, disable_numparse=True)}\n"
-        html += f"<p><b>{head}</b></p>\n{tests.style.hide(axis='index').to_html()}\n"
+        html += f"<p><b>{head}</b></p>\n{tests.style.set_uuid(uuid + '_tests').hide(axis='index').to_html()}\n"  # fmt: skip
     return {"md": md, "tex": _latex(wide, caption=f"{caption} {note}".strip(), label=label), "html": html}  # fmt: skip
 
 
