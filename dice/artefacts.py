@@ -58,10 +58,8 @@ def run_index(paths: Iterable[str | Path], *, need: Sequence[str] = ()) -> pd.Da
         DiceError: naming every run folder that lacks metrics.json, run.json or a file of `need`.
     """
     folders = list(dict.fromkeys(Path(p).parent if Path(p).suffix else Path(p) for p in paths))
-    names = ("metrics.json", "run.json", *need)
-    missing = [f"{d} ({', '.join(n for n in names if not (d / n).exists())})" for d in folders
-               if not all((d / n).exists() for n in names)]  # fmt: skip
-    if missing:
+    lacking = {d: [n for n in ("metrics.json", "run.json", *need) if not (d / n).exists()] for d in folders}  # fmt: skip
+    if missing := [f"{d} ({', '.join(names)})" for d, names in lacking.items() if names]:
         raise DiceError(f"{len(missing)} run(s) missing or unfinished: {'; '.join(missing)}")
     if not folders:
         raise DiceError("no runs given")
@@ -71,8 +69,7 @@ def run_index(paths: Iterable[str | Path], *, need: Sequence[str] = ()) -> pd.Da
 def _run_row(folder: Path) -> dict:
     record = read_json(folder / "run.json")
     context = record.get("context", {})
-    lacking = {"dataset", "split", "backbone", "method", "seed"} - set(context)
-    if lacking:
+    if lacking := {"dataset", "split", "backbone", "method", "seed"} - set(context):
         raise DiceError(f"run.json context lacks {sorted(lacking)}", path=folder / "run.json")
     match = _SPLIT.fullmatch(context["split"])
     cap, share = (float(match["cap"]), float(match["share"])) if match else (np.nan, np.nan)
@@ -90,24 +87,23 @@ def select(index: pd.DataFrame, *, dataset: str) -> pd.DataFrame:
 
 
 def require_methods(index: pd.DataFrame, methods: Iterable[str], *, artefact: str) -> None:
-    lacking = sorted(set(methods) - set(index["method"]))
-    if lacking:
+    """DiceError unless `index` holds runs of every method in `methods`."""
+    if lacking := sorted(set(methods) - set(index["method"])):
         raise DiceError(f"{artefact} needs runs of method(s) {', '.join(lacking)}; none given")
 
 
-def describe(index: pd.DataFrame, *, intervals: bool | None = None) -> str:
-    """What a table or figure shows, from its runs: seeds, caps and shares, training profile."""
-    seeds = index.groupby(["dataset", "split", "backbone", "method"])["seed"].nunique()
+def describe(index: pd.DataFrame, *, unit: str = "cell") -> str:
+    """What a table or figure shows, from its runs: seeds per `unit` and whether intervals are
+    drawn, the caps and shares present, the training profile."""
+    keys = [k for k in ("dataset", "split", "strength", "backbone", "method") if k in index]
+    seeds = index.groupby(keys)["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-    parts = [f"{n} seed{'s' if seeds.max() > 1 else ''} per cell"]
-    intervals = bool(seeds.max() > 1) if intervals is None else intervals
-    parts.append(f"mean ± {CONFIDENCE:.0%} t-interval" if intervals else "no intervals")
-    for name, column in (("cap", "cap"), ("share", "share")):
-        values = sorted(index[column].dropna().unique())
-        if len(values) > 1:
+    parts = [f"{n} seed{'s' if seeds.max() > 1 else ''} per {unit}",
+             f"mean ± {CONFIDENCE:.0%} t-interval" if seeds.max() > 1 else "no intervals"]  # fmt: skip
+    for name in ("cap", "share"):
+        if name in index and len(values := sorted(index[name].dropna().unique())) > 1:
             parts.append(f"{name}s {', '.join(f'{v:g}' for v in values)}")
-    profiles = sorted(index["profile"].dropna().unique())
-    if profiles:
+    if "profile" in index and len(profiles := sorted(index["profile"].dropna().unique())):
         parts.append(f"profile {', '.join(profiles)}")
     return "; ".join(parts)
 
@@ -120,16 +116,21 @@ def metric_values(
 ) -> pd.DataFrame:
     """Run columns + ``metric``, ``k``, ``value`` of metrics.json[`average`] (a DICE run's
     one-sided scores with `scoring` = ``interest`` / ``conformity``)."""
-    rows = []
-    for run in index.itertuples(index=False):
+
+    def cells(run) -> Iterable[tuple]:
         metrics = read_json(run.run / "metrics.json")
-        if scoring is not None:
-            metrics = metrics.get("scoring", {}).get(scoring, {})
+        metrics = metrics if scoring is None else metrics.get("scoring", {}).get(scoring, {})
         if average not in metrics:
             raise DiceError(f"metrics.json has no {average!r} averages", path=run.run)
-        for name, value in metrics[average].items():
-            metric, k = name.split("@")
-            rows.append({**run._asdict(), "metric": metric, "k": int(k), "value": float(value)})
+        return [(*name.split("@"), value) for name, value in metrics[average].items()]
+
+    return _long(index, cells)
+
+
+def _long(index: pd.DataFrame, cells) -> pd.DataFrame:
+    """Run columns + ``metric``, ``k``, ``value``: one row per (metric, k, value) of `cells(run)`."""
+    rows = [{**run._asdict(), "metric": m, "k": int(k), "value": float(v)}
+            for run in index.itertuples(index=False) for m, k, v in cells(run)]  # fmt: skip
     return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "metric", "k", "value"])
 
 
@@ -182,16 +183,14 @@ def popularity_values(index: pd.DataFrame, *, splits_root: Path, ks: Sequence[in
                       long_tail_head: float = LONG_TAIL_HEAD) -> pd.DataFrame:  # fmt: skip
     """Run columns + ``metric``, ``k``, ``value`` of `dice.metrics.popularity_bias` (the head
     holds `long_tail_head` of the training interactions) per run's top-K list."""
-    rows = []
-    for run in index.itertuples(index=False):
+
+    def cells(run) -> list[tuple]:
         topk = read_topk(run.run / "topk.parquet")
         pop = train_popularity(Path(splits_root) / run.dataset / run.split)
-        for k in ks:
-            scores = popularity_bias(topk, pop, k=k, long_tail_share=1 - long_tail_head)
-            rows += [
-                {**run._asdict(), "metric": m, "k": int(k), "value": v} for m, v in scores.items()
-            ]
-    return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "metric", "k", "value"])
+        return [(m, k, v) for k in ks for m, v in popularity_bias(
+            topk, pop, k=k, long_tail_share=1 - long_tail_head).items()]  # fmt: skip
+
+    return _long(index, cells)
 
 
 def iou_values(index: pd.DataFrame, *, ks: Sequence[int] | None = None) -> pd.DataFrame:
@@ -217,9 +216,7 @@ def iou_values(index: pd.DataFrame, *, ks: Sequence[int] | None = None) -> pd.Da
             width = min(topk.shape[1], reference.shape[1])
             kept = range(1, width + 1) if ks is None else [k for k in ks if k <= width]
             iou = iou_at_k(topk[:, :width], reference[:, :width], ks=kept)
-            rows += [
-                {**run._asdict(), "method": method, "k": k, "value": v} for k, v in iou.items()
-            ]
+            rows += [{**run._asdict(), "method": method, "k": k, "value": v} for k, v in iou.items()]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -258,11 +255,7 @@ def first_run(index: pd.DataFrame, method: str, *, artefact: str) -> pd.Series:
     """The run of `method` to visualise: the MF backbone if there is one, then the lowest seed."""
     require_methods(index, [method], artefact=artefact)
     rows = index[index["method"] == method]
-    return (
-        rows.assign(rank=(rows["backbone"] != "mf").astype(int))
-        .sort_values(["rank", "seed"])
-        .iloc[0]
-    )
+    return rows.assign(rank=(rows["backbone"] != "mf").astype(int)).sort_values(["rank", "seed"]).iloc[0]  # fmt: skip
 
 
 def tsne_items(run: pd.Series, *, tables: Sequence[str], splits_root: Path) -> pd.DataFrame:
@@ -278,9 +271,7 @@ def tsne_items(run: pd.Series, *, tables: Sequence[str], splits_root: Path) -> p
         if lacking := [f"item_{t}" for t in tables if f"item_{t}" not in arrays]:
             raise DiceError(f"embeddings.npz lacks {lacking}", path=path)
         stacked = np.vstack([arrays[f"item_{t}"] for t in tables])
-    groups = popularity_tertiles(
-        train_popularity(Path(splits_root) / run["dataset"] / run["split"])
-    )
+    groups = popularity_tertiles(train_popularity(Path(splits_root) / run["dataset"] / run["split"]))  # fmt: skip
     if stacked.shape[0] != len(groups) * len(tables):
         raise DiceError("item embeddings and the split disagree on the number of items", path=path)
     xy = tsne_2d(stacked, rng=numpy_rng(int(run["seed"]), "tsne"))
@@ -291,10 +282,7 @@ def tsne_items(run: pd.Series, *, tables: Sequence[str], splits_root: Path) -> p
 
 def conformity_tsne_frame(index: pd.DataFrame, *, splits_root: Path) -> pd.DataFrame:
     """Fig. 7: t-SNE of conformity item embeddings of dice and dice-nocon, ``panel`` = label."""
-    frames = []
     require_methods(index, ("dice", "dice-nocon"), artefact="fig7_conformity")
-    for method in ("dice", "dice-nocon"):
-        run = first_run(index, method, artefact="fig7_conformity")
-        points = tsne_items(run, tables=("conformity",), splits_root=splits_root)
-        frames.append(points.assign(panel=method_label(method)))
-    return pd.concat(frames, ignore_index=True)
+    runs = [first_run(index, m, artefact="fig7_conformity") for m in ("dice", "dice-nocon")]
+    return pd.concat([tsne_items(run, tables=("conformity",), splits_root=splits_root).assign(
+        panel=method_label(run["method"])) for run in runs], ignore_index=True)  # fmt: skip

@@ -22,10 +22,10 @@ import pandas as pd
 from dice import artefacts as art
 from dice import paper, plots, report
 from dice.errors import DiceError
+from dice.io import read_json, write_text
 from dice.stats import LONG_TAIL_HEAD, SIGNIFICANCE, summarise_seeds
 
-TABLES = Path("results/tables")
-FIGURES_DIR = Path("results/figures")
+TABLES_DIR, FIGURES_DIR = Path("results/tables"), Path("results/figures")
 #: artefact → the config study whose runs it reads (None: the main grid, Table 2's runs)
 STUDY = {"table2": None, "table3": "table3_negatives", "discrepancy": "discrepancy",
          "popularity_bias": None, "fig4_bias": "fig4_bias", "fig5a_iou": "fig5_iou",
@@ -43,18 +43,14 @@ def run_table(args: argparse.Namespace, artefact: str) -> tuple[pd.DataFrame, st
         from dice.config import load_config
         from dice.plan import main_runs, run_dir, study_runs
 
-        config = load_config(args.config)
-        study = STUDY[artefact]
+        config, study = load_config(args.config), STUDY[artefact]
         runs = main_runs(config) if study is None else study_runs(config, study)
-        runs = [r for r in runs if args.dataset in (None, r["dataset"])]
-        if not runs:
+        if not (runs := [r for r in runs if args.dataset in (None, r["dataset"])]):
             raise DiceError(f"{artefact}: the config asks for no runs of dataset {args.dataset!r}")
         index = art.run_index([run_dir(r, root=str(args.runs_root)) for r in runs],
                               need=NEEDS.get(artefact, ()))  # fmt: skip
     else:
-        raise DiceError(
-            f"{artefact}: give the runs (metrics.json files or run folders) or --config"
-        )
+        raise DiceError(f"{artefact}: give the runs (metrics.json files or run folders) or --config")  # fmt: skip
     if args.dataset is None and index["dataset"].nunique() > 1 and artefact != "table2":
         raise DiceError(f"{artefact}: runs of several datasets given; pick one with --dataset")
     dataset = args.dataset or index["dataset"].iloc[0]
@@ -77,33 +73,28 @@ def cmd_table1(args: argparse.Namespace) -> None:
                        note="Ours: each dataset's main split (stats.json); paper: DICE Table 1.")  # fmt: skip
 
 
-def cmd_table2(args: argparse.Namespace) -> None:
-    index, _ = run_table(args, "table2")
-    names = {"csv": "out", "md": "markdown", "tex": "latex", "html": "html"}
-    paths = {s: getattr(args, n) or (args.out_dir / f"table2.{s}" if args.out_dir else None)
-             for s, n in names.items()}  # fmt: skip
-    if paths["csv"] is None:
-        raise DiceError("table2: give --out (CSV path) or --out-dir")
+# --- tables of runs: builder (index, args) → (tidy, display, note, paired tests or None) -----------
+
+
+def _table2(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     table = report.table2_frame(index, paper=paper.load_paper(args.paper), average=args.average)
     note = (f"Cells: {art.describe(index)} ({args.average} average), then (paper value, relative "
             f"gap) where the paper used the dataset. "
             f"{report.marks_note('the best baseline of that column', args.significance)}")  # fmt: skip
-    report.write_table(paths, table, report.table2_display(table, significance=args.significance),
-                       caption="Table 2: overall performance.", note=note,
-                       tests=report.tests_display(table))  # fmt: skip
+    shown = report.table2_display(table, significance=args.significance)
+    return table, shown, note, report.tests_display(table)
 
 
 def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     table = report.table3_frame(index, paper=paper.load_paper(args.paper), average=args.average)
-    shown = report.table3_display(table, significance=args.significance)
-    tests = report.tests_display(table, versus="random negatives")
-    return table, shown, report.marks_note("random negatives", args.significance), tests
+    shown = report.table2_display(table, significance=args.significance,
+                                  rows=("Dataset", "Backbone", "Negatives"))  # fmt: skip
+    note = report.marks_note("random negatives", args.significance)
+    return table, shown, note, report.tests_display(table, versus="random negatives")
 
 
 def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
-    table = report.discrepancy_frame(
-        index, paper=paper.load_paper(args.paper), average=args.average
-    )
+    table = report.discrepancy_frame(index, paper=paper.load_paper(args.paper), average=args.average)  # fmt: skip
     note = "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."
     return table, report.discrepancy_display(table), note, None
 
@@ -117,33 +108,38 @@ def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
     return table, report.popularity_display(table), note, None
 
 
-#: per-dataset table → (caption, builder (index, args) → (tidy, display, note, tests))
-DATASET_TABLES = {
+#: table of runs → (caption, builder); Table 2 spans every dataset, the others one each
+TABLES = {
+    "table2": ("Table 2: overall performance.", _table2),
     "table3": ("Table 3: PNSM vs random negative sampling", _table3),
     "discrepancy": ("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)", _discrepancy),
     "popularity_bias": ("Popularity bias of each model's top-K", _popularity),
 }
 
 
-def cmd_dataset_table(args: argparse.Namespace) -> None:
+def cmd_table(args: argparse.Namespace) -> None:
     index, dataset = run_table(args, args.table)
-    caption, build = DATASET_TABLES[args.table]
+    caption, build = TABLES[args.table]
     tidy, shown, note, tests = build(index, args)
-    report.write_table(report.stem_paths(args.out_dir / f"{args.table}_{dataset}"), tidy, shown,
-                       caption=f"{caption} ({dataset}; {art.describe(index)}).", note=note, tests=tests)  # fmt: skip
+    if args.table == "table2":
+        names = {"csv": "out", "md": "markdown", "tex": "latex", "html": "html"}
+        paths = {s: vars(args)[n] or (args.out_dir / f"table2.{s}" if args.out_dir else None)
+                 for s, n in names.items()}  # fmt: skip
+        if paths["csv"] is None:
+            raise DiceError("table2: give --out (CSV path) or --out-dir")
+    else:
+        paths = report.stem_paths(args.out_dir / f"{args.table}_{dataset}")
+        caption = f"{caption} ({dataset}; {art.describe(index)})."
+    report.write_table(paths, tidy, shown, caption=caption, note=note, tests=tests)
 
 
-# --- figures: builder (index, args, title suffix) → (figure, the CSV written beside it) ------------
+# --- figures: builder (index, args, dataset) → (figure, the CSV written beside it) ---------------
 
 
-def _with_series(
-    frame: pd.DataFrame, *, backbone_names: bool = False, series: str = "method"
-) -> pd.DataFrame:
+def _with_series(frame: pd.DataFrame, *, backbone_names: bool = False) -> pd.DataFrame:
     backbones = frame["backbone"] if backbone_names else [None] * len(frame)
-    labels = [
-        art.method_label(m, backbone=b) for m, b in zip(frame["method"], backbones, strict=True)
-    ]
-    return frame.assign(series=frame[series], label=labels)
+    labels = [art.method_label(m, backbone=b) for m, b in zip(frame["method"], backbones, strict=True)]  # fmt: skip
+    return frame.assign(series=frame["method"], label=labels)
 
 
 def _metric_figure(plot, title: str, **options):
@@ -166,12 +162,9 @@ def _fig5a(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
 
 def _fig8a(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
     values = art.curriculum_values(index, average=args.average)
-    values = values.assign(
-        series=values["mode"], label=values["mode"].str.capitalize() + " learning"
-    )
+    values = values.assign(series=values["mode"], label=values["mode"].str.capitalize() + " learning")  # fmt: skip
     summary = summarise_seeds(values, art.CELL_KEYS).merge(
-        values[["method", "alpha", "series", "label"]].drop_duplicates("method"), on="method"
-    )
+        values[["method", "alpha", "series", "label"]].drop_duplicates("method"), on="method")  # fmt: skip
     fig = plots.lines(values, x="alpha", log_x=True, x_label="initial α", x_format="{:g}".format,
                       title=f"Curriculum vs normal learning ({dataset})", subtitle=art.describe(index))  # fmt: skip
     return fig, summary
@@ -193,9 +186,8 @@ def _fig7(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
     frame = art.conformity_tsne_frame(index, splits_root=args.splits)
     runs = [art.first_run(index, m, artefact="fig7_conformity") for m in ("dice", "dice-nocon")]
     subtitle = "; ".join(f"run {r['backbone']}/{r['method']}/seed{r['seed']}" for r in runs)
-    return plots.tsne_scatter(
-        frame, title=f"Conformity embeddings, t-SNE ({dataset})", subtitle=subtitle
-    ), frame
+    title = f"Conformity embeddings, t-SNE ({dataset})"
+    return plots.tsne_scatter(frame, title=title, subtitle=subtitle), frame
 
 
 FIGURES = {
@@ -214,25 +206,17 @@ FIGURES = {
 def cmd_figure(args: argparse.Namespace) -> None:
     import logging
 
-    from dice.io import write_text
-
     for noisy in ("fontTools", "openTSNE", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     index, dataset = run_table(args, args.name)
     fig, frame = FIGURES[args.name](index, args, dataset)
     stem = args.out_dir / f"{args.name}_{dataset}"
     plots.save_figure(fig, stem, formats=tuple(args.formats))
-    write_text(
-        stem.with_suffix(".csv"),
-        frame.drop(columns=["run", "profile"], errors="ignore").to_csv(index=False),
-    )
+    write_text(stem.with_suffix(".csv"), frame.drop(columns=["run", "profile"], errors="ignore").to_csv(index=False))  # fmt: skip
 
 
 def cmd_disentanglement(args: argparse.Namespace) -> None:
     """Synthetic runs' `disentanglement` scores → table (mean, sd over seeds) and figure."""
-    from dice.disentangle import disentanglement_rows, disentanglement_table, plot_disentanglement
-    from dice.io import read_json
-
     strengths = json.loads(args.strengths) if args.strengths else {}
     rows = []
     for path in args.metrics:
@@ -241,28 +225,22 @@ def cmd_disentanglement(args: argparse.Namespace) -> None:
             raise DiceError("no disentanglement scores (not a synthetic run?)", path=path)
         context = {k: run["context"][k] for k in ("dataset", "backbone", "method", "seed")}
         context["strength"] = strengths.get(context["dataset"], 1.0)
-        rows += disentanglement_rows(metrics["disentanglement"], **context)
+        rows += report.disentanglement_rows(metrics["disentanglement"], **context)
     frame = pd.DataFrame(rows)
-    seeds = frame.groupby(["dataset", "backbone", "method", "strength"])["seed"].nunique()
-    low, high = seeds.min(), seeds.max()
-    described = f"{low if low == high else f'{low}–{high}'} seed(s) per point; " + (
-        "mean ± 95% t-interval" if high > 1 else "no intervals")  # fmt: skip
+    described = art.describe(frame, unit="point")
     report.write_table(report.stem_paths(args.out_dir / "disentanglement"), frame,
-                       disentanglement_table(frame),
+                       report.disentanglement_display(frame),
                        caption=f"Disentanglement scores on synthetic data with known causes ({described}).",
                        note="Mean and sd over seeds of per-user Spearman correlations over non-training "
                             "items; counterfactual test drawn with conformity switched off.")  # fmt: skip
-    fig = plot_disentanglement(frame, subtitle=described)
-    plots.save_figure(fig, args.figures_dir / "disentanglement")
+    plots.save_figure(plots.disentanglement(frame, subtitle=described), args.figures_dir / "disentanglement")  # fmt: skip
 
 
 def _run_options(p: argparse.ArgumentParser, *, dataset: bool = True) -> None:
     p.add_argument("runs", type=Path, nargs="*", help="metrics.json files or run folders")
     p.add_argument("--config", type=Path, help="take the runs from this config's studies instead")
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
-    p.add_argument(
-        "--paper", type=Path, default=None, help="the paper's values (YAML; default: packaged)"
-    )
+    p.add_argument("--paper", type=Path, default=None, help="the paper's values (YAML; default: packaged)")  # fmt: skip
     p.add_argument("--average", default=art.AVERAGE,
                    help="metrics.json average (default: all users, the official divisor)")  # fmt: skip
     p.add_argument("--significance", type=float, default=SIGNIFICANCE,
@@ -277,41 +255,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("disentanglement", help="synthetic runs → disentanglement table and figure")
     p.add_argument("metrics", type=Path, nargs="+", help="metrics.json of synthetic runs")
     p.add_argument("--strengths", help="JSON {dataset: conformity strength}")
-    p.add_argument("--out-dir", type=Path, default=TABLES)
+    p.add_argument("--out-dir", type=Path, default=TABLES_DIR)
     p.add_argument("--figures-dir", type=Path, default=FIGURES_DIR)
     p.set_defaults(func=cmd_disentanglement)
 
     p = sub.add_parser("table1", help="split stats.json files → Table 1 (dataset statistics)")
-    p.add_argument(
-        "stats", type=Path, nargs="*", help="results/splits/{dataset}/{split}/stats.json"
-    )
+    p.add_argument("stats", type=Path, nargs="*", help="results/splits/{dataset}/{split}/stats.json")  # fmt: skip
     p.add_argument("--config", type=Path, help="take the main split of every dataset instead")
     p.add_argument("--paper", type=Path, default=None)
-    p.add_argument("--out-dir", type=Path, default=TABLES)
+    p.add_argument("--out-dir", type=Path, default=TABLES_DIR)
     p.set_defaults(func=cmd_table1)
 
     for name in ("table2", "table"):
         p = sub.add_parser(name, help="main-grid runs → Table 2 (CSV, Markdown, LaTeX, HTML)")
         _run_options(p, dataset=False)
-        for option, help_ in (
-            ("--out", "CSV path"),
-            ("--markdown", ""),
-            ("--latex", ""),
-            ("--html", ""),
-        ):
-            p.add_argument(option, type=Path, help=help_ or None)
+        for option in ("--out", "--markdown", "--latex", "--html"):
+            p.add_argument(option, type=Path, help="CSV path" if option == "--out" else None)
         p.add_argument("--out-dir", type=Path, help="write table2.{csv,md,tex,html} here")
-        p.set_defaults(func=cmd_table2)
+        p.set_defaults(func=cmd_table, table="table2")
 
-    for name in DATASET_TABLES:
-        p = sub.add_parser(name.replace("_", "-"), help=f"{DATASET_TABLES[name][0]} (one dataset)")
+    for name in ("table3", "discrepancy", "popularity_bias"):
+        p = sub.add_parser(name.replace("_", "-"), help=f"{TABLES[name][0]} (one dataset)")
         _run_options(p)
-        p.add_argument("--out-dir", type=Path, default=TABLES)
+        p.add_argument("--out-dir", type=Path, default=TABLES_DIR)
         p.add_argument("--splits", type=Path, default=Path("results/splits"))
         p.add_argument("--ks", type=int, nargs="+", help="cut-offs (default: those of the runs)")
         p.add_argument("--long-tail-head", type=float, default=LONG_TAIL_HEAD,
                        help="share of training interactions held by the popular head")  # fmt: skip
-        p.set_defaults(func=cmd_dataset_table, table=name)
+        p.set_defaults(func=cmd_table, table=name)
 
     p = sub.add_parser("figure", help="runs → one paper figure of one dataset (PDF, PNG, CSV)")
     p.add_argument("name", choices=list(FIGURES))

@@ -26,31 +26,32 @@ def cmd_record(args: argparse.Namespace) -> None:
     print(f"recorded {len(doc['runs'])} runs of {args.config} in {out}")
 
 
-def cmd_verify(args: argparse.Namespace) -> None:
+def _show(text: str, report: Path | None) -> None:
+    """Print the Markdown `text`, and write it to `report` when given."""
     from dice.io import write_text
+
+    print(text, end="")
+    if report:
+        write_text(report, text)
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
     from dice.verify import expected_path, load_tolerances, verify
 
     expected = args.expected or expected_path(args.config)
-    report = verify(args.config, expected, results=args.results,
-                    tolerances=load_tolerances(args.tolerances), mode=args.mode)  # fmt: skip
-    table = report.table()
-    print(table, end="")
-    if args.report:
-        write_text(args.report, table)
-    if not report.ok:
-        raise DiceError(report.summary())
+    found = verify(args.config, expected, results=args.results,
+                   tolerances=load_tolerances(args.tolerances), mode=args.mode)  # fmt: skip
+    _show(found.table(), args.report)
+    if not found.ok:
+        raise DiceError(found.summary())
 
 
 def cmd_verify_paper(args: argparse.Namespace) -> None:
-    from dice.io import write_text
     from dice.paper import verify_paper
 
     check = verify_paper(args.config, paper=args.paper, results=args.results,
                          tolerance=args.tolerance, average=args.average)  # fmt: skip
-    text = check.markdown()
-    print(text, end="")
-    if args.report:
-        write_text(args.report, text)
+    _show(check.markdown(), args.report)
     if args.strict and not check.ok:
         raise DiceError(check.summary())
 

@@ -17,27 +17,19 @@ Correlations are taken over each user's NON-TRAINING items: the items the evalua
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 from dice.data.interactions import Interactions
 from dice.data.synthetic import GroundTruth
 from dice.evaluate import evaluate, top_k
 
 Scorer = Callable[[Tensor], Tensor]
-#: The metrics that `plot_disentanglement` draws, one panel each, when present.
-PLOTTED = ("interest_rank_corr", "conformity_rank_corr", "counterfactual_recall@20",
-           "counterfactual_ndcg@20")  # fmt: skip
 
 
 def scorers_of(model) -> dict[str, Scorer | None]:
@@ -196,38 +188,3 @@ def _rows(part: Interactions, users: NDArray[np.int64]) -> Interactions:
     coo = part.csr()[users].tocoo()
     return Interactions(coo.row.astype(np.int64), coo.col.astype(np.int64), len(users),
                         part.n_items)  # fmt: skip
-
-
-def disentanglement_rows(scores: Mapping, **context) -> list[dict]:
-    """Long rows (context..., metric, value) from one run's scores; None values are dropped."""
-    return [{**context, "metric": name, "value": float(value)} for name, value in scores.items()
-            if name != "users" and value is not None]  # fmt: skip
-
-
-def disentanglement_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sd over seeds: one row per (dataset, strength, backbone, method), two columns
-    (``metric``, ``metric sd``) per metric, plus ``n`` (runs averaged)."""
-    keys = ["dataset", "strength", "backbone", "method"]
-    grouped = df.groupby([*keys, "metric"], sort=True, dropna=False)["value"]
-    stats = grouped.agg(["mean", "std", "count"]).reset_index()
-    mean = stats.pivot(index=keys, columns="metric", values="mean")
-    sd = stats.pivot(index=keys, columns="metric", values="std").add_suffix(" sd")
-    table = pd.concat([mean, sd], axis=1)
-    ordered = [c for m in mean.columns for c in (m, f"{m} sd")]
-    table = table[ordered]
-    table["n"] = stats.groupby(keys, dropna=False)["count"].max()
-    return table.reset_index()
-
-
-def plot_disentanglement(
-    df: pd.DataFrame, *, metrics: Sequence[str] = PLOTTED, subtitle: str = ""
-) -> Figure:
-    """One panel per (dataset, metric): mean value over seeds vs conformity strength, a line per
-    backbone × method (the style of `dice.plots.lines`)."""
-    from dice.plots import lines
-
-    shown = df[df["metric"].isin(metrics)]
-    shown = shown.assign(series=shown["backbone"] + "-" + shown["method"],
-                         label=shown["backbone"] + "-" + shown["method"])  # fmt: skip
-    return lines(shown, x="strength", row="dataset", col="metric", x_label="conformity strength",
-                 title="Disentanglement on synthetic data", subtitle=subtitle)  # fmt: skip

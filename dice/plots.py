@@ -1,13 +1,10 @@
-"""Figures: long frames of per-run values in, a matplotlib `Figure` out (seaborn axes-level plots
-on a Figure of our own: no pyplot state, no paths).
+"""Figures: long frames in, a matplotlib `Figure` out (seaborn axes-level plots on a Figure of our
+own: no pyplot state, no paths).
 
-One style for every figure: each series keeps its colour (Okabe–Ito, colour-blind safe), marker,
-hatch and dash everywhere, so figures also read in greyscale; bars and points are means over
-seeds with the Student-t interval of `dice.stats.t_interval` as error bar, drawn only where a cell
-has two or more seeds. The title's second line says what is drawn (`dice.artefacts.describe`).
-
-Value frames carry ``series`` (style key), ``label`` (legend text), ``value`` and the columns
-named by the plot's `x`, `row` and `col` arguments.
+One style: each series keeps its colour (Okabe–Ito), marker, hatch and dash in every figure, so
+figures also read in greyscale; bars and points are means over seeds with `dice.stats.t_interval`
+as error bar where a cell has two or more seeds. Value frames carry ``series`` (style key),
+``label`` (legend text), ``value`` and the columns named by `x`, `row` and `col`.
 """
 
 from __future__ import annotations
@@ -32,39 +29,28 @@ RC = {
     "hatch.linewidth": 0.6, "lines.linewidth": 1.2, "lines.markersize": 4,
     "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.bbox": "tight",
 }  # fmt: skip
-OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
-MARKERS, HATCHES, DASHES = "osD^vPX<>", ("", "//", "\\\\", "xx", "..", "++", "--", "oo"), "-:-.--"
-#: style key → (colour, marker, hatch, line style); DICE is always the solid vermillion series.
-SERIES = {
-    "dice": ("#D55E00", "o", "", "-"), "dice-int": ("#CC79A7", "^", "..", "--"),
-    "dice-con": ("#E69F00", "v", "++", "-."), "none": ("#777777", "s", "//", ":"),
-    "ips": ("#56B4E9", "D", "\\\\", "--"), "ips-c": ("#009E73", "P", "--", "-."),
-    "ips-cn": ("#0072B2", "X", "oo", ":"), "ips-cnsr": ("#0072B2", "D", "xx", "--"),
-    "cause": ("#009E73", "h", "oo", "-."), "itempop": ("#999999", "*", "", ":"),
-    "bias-u": ("#56B4E9", "^", "..", "--"), "bias-i": ("#009E73", "v", "\\\\", "-."),
-    "bias-ui": ("#0072B2", "D", "xx", ":"), "dice-random": ("#0072B2", "s", "//", "--"),
-    "dice-nocon": ("#CC79A7", "s", "//", "--"), "dice-l1": ("#56B4E9", "s", "//", "--"),
-    "dice-l2": ("#009E73", "^", "\\\\", "-."), "curriculum": ("#D55E00", "o", "", "-"),
-    "normal": ("#0072B2", "s", "//", "--"),
-}  # fmt: skip
+COLOURS = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#777777", "#000000")
+MARKERS, HATCHES, DASHES = "osD^vPXh*", ("", "//", "\\\\", "xx", "..", "++", "--", "oo"), "-:-.--"
+#: series → style slot (colour, hatch: slot mod 8; marker mod 9; dash mod 4); the series of one
+#: figure hold distinct slots mod 8, and DICE is always the solid vermillion slot 0.
+SLOTS = {"dice": 0, "curriculum": 0, "none": 6, "ips": 4, "ips-c": 2, "ips-cn": 1, "ips-cnsr": 9,
+         "cause": 10, "itempop": 7, "bias-u": 12, "bias-i": 3, "bias-ui": 17, "dice-int": 5,
+         "dice-con": 11, "dice-random": 1, "dice-nocon": 13, "dice-l1": 4, "dice-l2": 2,
+         "normal": 1}  # fmt: skip
 TERTILE_COLOURS = {"popular": "#440154", "normal": "#21918C", "unpopular": "#B5DE2B"}  # viridis
 TABLE_MARKERS = {"interest": "X", "conformity": "o"}  # DICE Fig. 5b: crosses / dots
 BOUNDARY_COLOUR = "#CC0000"  # the paper's "red line", dashed for greyscale
+#: the disentanglement scores `disentanglement` draws, one panel each, when present
+DISENTANGLEMENT = ("interest_rank_corr", "conformity_rank_corr", "counterfactual_recall@20",
+                   "counterfactual_ndcg@20")  # fmt: skip
 PANEL_NAMES = {"recall": "Recall", "hr": "HR", "ndcg": "NDCG", "mf": "MF", "lightgcn": "LightGCN"}
 
 
 def series_style(key: str, position: int = 0) -> dict:
-    """Colour, marker, hatch and line style of a series (a fallback by position if unknown)."""
-    i = position
-    fallback = (OKABE_ITO[i % 8], MARKERS[i % 9], HATCHES[i % 8], ("-", ":", "-.", "--")[i % 4])
-    colour, marker, hatch, dash = SERIES.get(key, fallback)
-    return {"color": colour, "marker": marker, "hatch": hatch, "linestyle": dash}
-
-
-def interval(values: pd.Series) -> tuple[float, float]:
-    """seaborn ``errorbar`` callable: the Student-t interval of one cell's seeds."""
-    mean, half = t_interval(values)
-    return mean - half, mean + half
+    """Colour, marker, hatch and line style of a series (slot by position if unknown)."""
+    i = SLOTS.get(key, position)
+    return {"color": COLOURS[i % 8], "marker": MARKERS[i % 9], "hatch": HATCHES[i % 8],
+            "linestyle": ("-", ":", "-.", "--")[i % 4]}  # fmt: skip
 
 
 def _ordered(values: pd.Series) -> list:
@@ -77,62 +63,45 @@ def _ordered(values: pd.Series) -> list:
 
 
 def _name(value: object) -> str:
-    return (
-        f"@{value}"
-        if isinstance(value, int | np.integer)
-        else PANEL_NAMES.get(str(value), str(value))
-    )
+    return f"@{value}" if isinstance(value, int | np.integer) else PANEL_NAMES.get(str(value), str(value))  # fmt: skip
 
 
 def _facets(frame: pd.DataFrame, row: str | None, col: str | None, *, size: tuple = (2.4, 1.9)):
     """A Figure and (axis, rows of `frame`) per (row value, col value) panel."""
-    rows, cols = (
-        (_ordered(frame[row]) if row else [None]),
-        (_ordered(frame[col]) if col else [None]),
-    )
-    fig = Figure(
-        figsize=(max(size[0] * len(cols), 3.2), size[1] * len(rows) + 0.7), layout="constrained"
-    )
+    rows = _ordered(frame[row]) if row else [None]
+    cols = _ordered(frame[col]) if col else [None]
+    fig = Figure(figsize=(max(size[0] * len(cols), 3.2), size[1] * len(rows) + 0.7),
+                 layout="constrained")  # fmt: skip
     axes, panels = fig.subplots(len(rows), len(cols), squeeze=False), []
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            mask = np.ones(len(frame), bool)
-            for name, value in ((row, r), (col, c)):
-                mask &= (frame[name] == value).to_numpy() if name else True
-            axes[i, j].set_title(
-                " ".join(_name(v) for v in (c, r) if v is not None).replace(" @", "@")
-            )
-            panels.append((axes[i, j], frame[mask]))
+    for (i, r), (j, c) in ((a, b) for a in enumerate(rows) for b in enumerate(cols)):
+        mask = np.ones(len(frame), bool)
+        for name, value in ((row, r), (col, c)):
+            mask &= (frame[name] == value).to_numpy() if name else True
+        axes[i, j].set_title(" ".join(_name(v) for v in (c, r) if v is not None).replace(" @", "@"))
+        panels.append((axes[i, j], frame[mask]))
     return fig, panels
 
 
-def _labels(values: pd.DataFrame) -> dict[str, str]:
-    """Legend text per series (labels that differ by panel, e.g. Fig. 5a's backbones, joined)."""
-    joined = values.groupby("series", sort=False)["label"].agg(
-        lambda v: " / ".join(dict.fromkeys(v))
-    )
-    return joined.to_dict()
-
-
-def _replicated(values: pd.DataFrame, keys: list[str]) -> bool:
-    return bool(values.groupby(keys, dropna=False)["value"].size().max() > 1)
-
-
 def _finish(fig: Figure, handles: list, title: str, subtitle: str) -> Figure:
-    fig.legend(
-        handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False
-    )
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False)  # fmt: skip
     fig.suptitle(f"{title}\n{subtitle}".strip())
     return fig
+
+
+def _series(values: pd.DataFrame, x: str, row: str | None, col: str | None):
+    """Series in order, legend text per series (labels differing by panel joined), styles, and
+    the error bar (`t_interval` where some cell has two or more values)."""
+    series = list(dict.fromkeys(values["series"]))
+    labels = values.groupby("series", sort=False)["label"].agg(lambda v: " / ".join(dict.fromkeys(v)))  # fmt: skip
+    replicated = values.groupby([x, "series", *filter(None, (row, col))], dropna=False).size().max() > 1  # fmt: skip
+    return series, labels.to_dict(), {s: series_style(s, i) for i, s in enumerate(series)}, (
+        t_interval if replicated else None)  # fmt: skip
 
 
 def bars(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
          title: str = "", subtitle: str = "", x_format: Callable[[object], str] = _name) -> Figure:  # fmt: skip
     """Bars of the mean ``value`` per `x` group, one bar per series, one panel per row × col."""
-    series = list(dict.fromkeys(values["series"]))
-    labels = _labels(values)
-    styles = {s: series_style(s, i) for i, s in enumerate(series)}
-    errorbar = interval if _replicated(values, [x, "series", *filter(None, (row, col))]) else None
+    series, labels, styles, errorbar = _series(values, x, row, col)
     groups = _ordered(values[x])
     with mpl.rc_context(RC):
         fig, panels = _facets(values, row, col)
@@ -148,37 +117,42 @@ def bars(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None
                     patch.set_hatch(styles[s]["hatch"])
             ax.set_xticks(range(len(groups)), [x_format(g) for g in groups])
             ax.set(xlabel="", ylabel="")
-        handles = [Patch(facecolor=styles[s]["color"], hatch=styles[s]["hatch"], edgecolor="black",
-                         label=labels[s]) for s in series]  # fmt: skip
-        return _finish(fig, handles, title, subtitle)
+        return _finish(fig, [Patch(facecolor=styles[s]["color"], hatch=styles[s]["hatch"],
+                                   edgecolor="black", label=labels[s]) for s in series], title, subtitle)  # fmt: skip
 
 
 def lines(values: pd.DataFrame, *, x: str, row: str | None = "k", col: str | None = "metric",
           title: str = "", subtitle: str = "", x_label: str = "", y_label: str = "", log_x: bool = False,
           x_format: Callable[[float], str] | None = None) -> Figure:  # fmt: skip
     """Mean ``value`` over `x` with interval bars, one line per series, panels row × col."""
-    series = list(dict.fromkeys(values["series"]))
-    labels = _labels(values)
-    styles = {s: series_style(s, i) for i, s in enumerate(series)}
-    errorbar = interval if _replicated(values, [x, "series", *filter(None, (row, col))]) else None
+    series, labels, styles, errorbar = _series(values, x, row, col)
+    line_style = {s: {k: styles[s][k] for k in ("color", "marker", "linestyle")} for s in series}
     with mpl.rc_context(RC):
         fig, panels = _facets(values, row, col)
         for ax, part in panels:
             for s in [s for s in series if s in set(part["series"])]:
                 line = part[part["series"] == s]
                 sns.lineplot(line, x=x, y="value", errorbar=errorbar, err_style="bars", ax=ax,
-                             color=styles[s]["color"], marker=styles[s]["marker"],
-                             linestyle=styles[s]["linestyle"], label=labels[s], legend=False,
-                             markevery=max(line[x].nunique() // 10, 1), err_kws={"capsize": 2})  # fmt: skip
+                             label=labels[s], legend=False, err_kws={"capsize": 2},
+                             markevery=max(line[x].nunique() // 10, 1), **line_style[s])  # fmt: skip
             if log_x:
                 ax.set_xscale("log")
             if x_format is not None:
                 ticks = sorted(values[x].unique())
                 ax.set_xticks(ticks, [x_format(t) for t in ticks])
             ax.set(xlabel=x_label, ylabel=y_label)
-        handles = [Line2D([], [], color=styles[s]["color"], marker=styles[s]["marker"],
-                          linestyle=styles[s]["linestyle"], label=labels[s]) for s in series]  # fmt: skip
+        handles = [Line2D([], [], label=labels[s], **line_style[s]) for s in series]
         return _finish(fig, handles, title, subtitle)
+
+
+def disentanglement(scores: pd.DataFrame, *, subtitle: str = "") -> Figure:
+    """One panel per (dataset, score of `DISENTANGLEMENT`): mean over seeds vs conformity
+    strength, a line per backbone × method."""
+    shown = scores[scores["metric"].isin(DISENTANGLEMENT)]
+    shown = shown.assign(series=shown["backbone"] + "-" + shown["method"])
+    return lines(shown.assign(label=shown["series"]), x="strength", row="dataset", col="metric",
+                 x_label="conformity strength", title="Disentanglement on synthetic data",
+                 subtitle=subtitle)  # fmt: skip
 
 
 def tsne_scatter(points: pd.DataFrame, *, boundary: Mapping[str, float] | None = None,
@@ -196,8 +170,8 @@ def tsne_scatter(points: pd.DataFrame, *, boundary: Mapping[str, float] | None =
             ax.spines[["left", "bottom"]].set_visible(False)
             if boundary is not None:
                 _boundary(ax, boundary)
-        handles = [Line2D([], [], color=c, marker="s", linestyle="", label=g)
-                   for g, c in TERTILE_COLOURS.items()]  # fmt: skip
+        dot = {"marker": "s", "linestyle": ""}
+        handles = [Line2D([], [], color=c, label=g, **dot) for g, c in TERTILE_COLOURS.items()]
         if points["table"].nunique() > 1:
             handles += [Line2D([], [], color="0.4", marker=m, linestyle="", label=t)
                         for t, m in TABLE_MARKERS.items()]  # fmt: skip
@@ -221,22 +195,14 @@ def _boundary(ax, line: Mapping[str, float]) -> None:
             f"{line['accuracy']:.3f}", transform=ax.transAxes, ha="center", va="top", gid="accuracy")  # fmt: skip
 
 
-def save_figure(
-    fig: Figure, stem: str | Path, *, formats: tuple[str, ...] = ("pdf", "png")
-) -> list[Path]:
+def save_figure(fig: Figure, stem: str | Path, *, formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:  # fmt: skip
     """Write `fig` as stem.pdf / stem.png (atomically; PDFs without a creation date)."""
     from dice.io import atomic_path
 
-    written = []
+    paths = [Path(stem).with_suffix(f".{fmt}") for fmt in formats]
     with mpl.rc_context(RC):
-        for fmt in formats:
-            path = Path(stem).with_suffix(f".{fmt}")
+        for path in paths:
             with atomic_path(path) as tmp:
-                fig.savefig(
-                    tmp,
-                    format=fmt,
-                    dpi=200,
-                    metadata={"CreationDate": None} if fmt == "pdf" else {},
-                )
-            written.append(path)
-    return written
+                fig.savefig(tmp, format=path.suffix[1:], dpi=200,
+                            metadata={"CreationDate": None} if path.suffix == ".pdf" else {})  # fmt: skip
+    return paths

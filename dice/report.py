@@ -4,7 +4,7 @@ Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.
 `*_display` its wide display version; `write_table` writes the tidy CSV and the display as
 Markdown, LaTeX and HTML through pandas. Cells are mean ± Student-t interval over seeds of the
 all-users average (the official code's divisor, the one that compares with the paper).
-The paper's values come in through `dice.paper.with_paper`.
+The paper's values come in through `dice.paper.with_paper`. Also the disentanglement table.
 """
 
 from __future__ import annotations
@@ -62,26 +62,22 @@ def table1_frame(stats_files: Iterable[str | Path], *, paper: Mapping) -> pd.Dat
 
 
 def _cells(index: pd.DataFrame, paper: Mapping, table: str, average: str) -> tuple:
+    """Mean ± interval over seeds of every cell, with the paper's value (`with_paper`)."""
     values = art.metric_values(index, average=average)
     summary = stats.summarise_seeds(values, art.CELL_KEYS).drop(columns=["cap", "share"])
     return with_paper(summary, paper, table), values
 
 
-def table2_frame(
-    index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE
-) -> pd.DataFrame:
+def table2_frame(index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE) -> pd.DataFrame:  # fmt: skip
     """Table 2: every method of the main grid, paper value, gap, DICE vs best baseline tests."""
     table, values = _cells(index, paper, "table2", average)
-    table = table.assign(average=average).sort_values(
-        ["dataset", "split", "backbone", "method"], kind="stable", key=_order
-    )
+    table = table.assign(average=average).sort_values(["dataset", "split", "backbone", "method"],
+                                                       kind="stable", key=_order)  # fmt: skip
     baselines = ~table["method"].str.startswith("dice") & (table["method"] != "itempop")
     return _add_tests(table, values, index, baselines).reset_index(drop=True)
 
 
-def table3_frame(
-    index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE
-) -> pd.DataFrame:
+def table3_frame(index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE) -> pd.DataFrame:  # fmt: skip
     """Table 3: PNSM (dice) vs random negatives (dice-random), paper values, paired tests."""
     art.require_methods(index, ["dice", "dice-random"], artefact="table3")
     table, values = _cells(index, paper, "table3", average)
@@ -90,9 +86,7 @@ def table3_frame(
     return table.drop(columns="best_baseline").reset_index(drop=True)
 
 
-def discrepancy_frame(
-    index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE
-) -> pd.DataFrame:
+def discrepancy_frame(index: pd.DataFrame, *, paper: Mapping, average: str = art.AVERAGE) -> pd.DataFrame:  # fmt: skip
     """DICE §4.4.4: L1-inv / L2-inv / dCor accuracy and seconds per epoch (paper's seconds beside)."""
     art.require_methods(index, ["dice-l1", "dice-l2", "dice"], artefact="discrepancy")
     keys = ["dataset", "split", "backbone", "method"]
@@ -108,10 +102,26 @@ def discrepancy_frame(
 def popularity_frame(index: pd.DataFrame, *, splits_root: Path, ks: Sequence[int],
                      long_tail_head: float = stats.LONG_TAIL_HEAD) -> pd.DataFrame:  # fmt: skip
     """Popularity bias of each run's top-K (`dice.metrics.popularity_bias`), mean ± CI over seeds."""
-    values = art.popularity_values(
-        index, splits_root=splits_root, ks=ks, long_tail_head=long_tail_head
-    )
+    values = art.popularity_values(index, splits_root=splits_root, ks=ks, long_tail_head=long_tail_head)  # fmt: skip
     return stats.summarise_seeds(values, art.CELL_KEYS).drop(columns=["cap", "share"])
+
+
+def disentanglement_rows(scores: Mapping, **context) -> list[dict]:
+    """Long rows (context..., metric, value) from one run's scores; None values are dropped."""
+    return [{**context, "metric": name, "value": float(value)} for name, value in scores.items()
+            if name != "users" and value is not None]  # fmt: skip
+
+
+def disentanglement_display(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds: one row per (dataset, strength, backbone, method), two columns
+    (``metric``, ``metric sd``) per metric, plus ``n`` (runs averaged)."""
+    keys = ["dataset", "strength", "backbone", "method"]
+    summary = df.groupby([*keys, "metric"], sort=True, dropna=False)["value"].agg(["mean", "std", "count"])  # fmt: skip
+    wide = summary.unstack("metric")
+    table = pd.concat({"": wide["mean"], " sd": wide["std"]}, axis=1)
+    table.columns = [f"{m}{suffix}" for suffix, m in table.columns]
+    table = table[[c for m in wide["mean"].columns for c in (m, f"{m} sd")]]
+    return table.assign(n=wide["count"].max(axis=1).astype("int64")).reset_index()
 
 
 def _order(column: pd.Series) -> pd.Series:
@@ -155,8 +165,7 @@ def _pair_test(a: pd.Series, b: pd.Series, values: pd.DataFrame, index: pd.DataF
 
     sa, sb = seeds_of(a), seeds_of(b)
     seeds, name = sa.index.intersection(sb.index), f"{a['metric']}@{a['k']}"
-    ua = stats.seed_mean_per_user(users_of(a), name, seeds=seeds)
-    ub = stats.seed_mean_per_user(users_of(b), name, seeds=seeds)
+    ua, ub = (stats.seed_mean_per_user(users_of(c), name, seeds=seeds) for c in (a, b))
     common = ua.index.intersection(ub.index)
     return stats.paired_seed_test(sa, sb), stats.wilcoxon_users(ua[common], ub[common])
 
@@ -181,17 +190,13 @@ def _named(table: pd.DataFrame) -> pd.DataFrame:
                         Method=table["method"].map(art.method_label))  # fmt: skip
 
 
-def metric_grid(
-    table: pd.DataFrame, *, rows: Sequence[str], cell: Callable[[pd.Series], str]
-) -> pd.DataFrame:
+def metric_grid(table: pd.DataFrame, *, rows: Sequence[str], cell: Callable[[pd.Series], str]) -> pd.DataFrame:  # fmt: skip
     """Wide display frame: one row per `rows` value, one column per metric@k (paper order)."""
     table = _named(table)
     table = table.assign(_rank=table["metric"].map(COLUMN_ORDER).fillna(len(COLUMN_ORDER)),
                          _k=table["k"].fillna(10**9)).sort_values(["_k", "_rank"], kind="stable")  # fmt: skip
     long = table.assign(_col=table.apply(_metric_name, axis=1), _cell=table.apply(cell, axis=1))
-    wide = long.pivot_table(
-        index=list(rows), columns="_col", values="_cell", aggfunc="first", sort=False
-    )
+    wide = long.pivot_table(index=list(rows), columns="_col", values="_cell", aggfunc="first", sort=False)  # fmt: skip
     return wide[list(dict.fromkeys(long["_col"]))].reset_index().rename_axis(columns=None)
 
 
@@ -205,11 +210,13 @@ def _gap_cell(r: pd.Series, *, significance: float) -> str:
 
 
 def marks_note(versus: str, significance: float) -> str:
+    """What the marks `*` and `†` of a DICE cell mean."""
     return (f"DICE cells: * = better than {versus} by a per-user paired Wilcoxon test, † = by a "
             f"paired t-test over seeds (each Holm-corrected over the table, p < {significance:g}).")  # fmt: skip
 
 
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts with thousands separators, entropies with two decimals."""
     shown = table.assign(**{c: table[c].map("{:,.0f}".format) for c in ("users", "items", "interactions")},
                          **{c: table[c].map("{:.2f}".format) for c in ("entropy_train", "entropy_test")})  # fmt: skip
     return shown.rename(columns={"dataset": "Dataset", "source": "Source", "users": "Users",
@@ -224,33 +231,23 @@ def table2_display(table: pd.DataFrame, *, significance: float = stats.SIGNIFICA
     return metric_grid(table, rows=rows, cell=partial(_gap_cell, significance=significance))
 
 
-def table3_display(
-    table: pd.DataFrame, *, significance: float = stats.SIGNIFICANCE
-) -> pd.DataFrame:
-    return table2_display(
-        table, significance=significance, rows=("Dataset", "Backbone", "Negatives")
-    )
-
-
 def discrepancy_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy cells, and seconds per epoch with the paper's."""
+
     def cell(r: pd.Series) -> str:
         if r["metric"] != "seconds_per_epoch":
             return cell_text(r["mean"], r["ci95"])
         paper = "" if pd.isna(r["paper"]) else f" (paper ≈ {r['paper']:.0f})"
         return cell_text(r["mean"], r["ci95"], digits=1) + paper
 
-    return metric_grid(
-        table.assign(Discrepancy=table["label"]),
-        rows=["Dataset", "Backbone", "Discrepancy"],
-        cell=cell,
-    )
+    rows = ["Dataset", "Backbone", "Discrepancy"]
+    return metric_grid(table.assign(Discrepancy=table["label"]), rows=rows, cell=cell)
 
 
 def popularity_display(table: pd.DataFrame) -> pd.DataFrame:
-    def cell(r: pd.Series) -> str:
-        return cell_text(r["mean"], r["ci95"], digits=1 if r["metric"] == "avg_popularity" else 3)
-
-    return metric_grid(table, rows=["Dataset", "Backbone", "Method"], cell=cell)
+    """Average popularity with one decimal, the shares and Gini with three."""
+    return metric_grid(table, rows=["Dataset", "Backbone", "Method"], cell=lambda r: cell_text(
+        r["mean"], r["ci95"], digits=1 if r["metric"] == "avg_popularity" else 3))  # fmt: skip
 
 
 def tests_display(table: pd.DataFrame, *, versus: str | None = None) -> pd.DataFrame:
@@ -284,13 +281,9 @@ _TEX = {"±": r"$\pm$", "†": r"$^\dagger$", "–": "--", "−": "-", "≈": r"
 
 def _latex(wide: pd.DataFrame, *, caption: str, label: str) -> str:
     """A booktabs ``table`` of the display frame (pandas' LaTeX escaping, then symbols)."""
-    styler = (
-        wide.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
-    )
+    styler = wide.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)  # fmt: skip
     caption = re.sub(r"[&%$#_{}]", lambda m: "\\" + m.group(0), caption)
-    tex = styler.to_latex(
-        hrules=True, position="t", position_float="centering", label=label, caption=caption
-    )
+    tex = styler.to_latex(hrules=True, position="t", position_float="centering", label=label, caption=caption)  # fmt: skip
     return re.sub("|".join(_TEX), lambda m: _TEX[m.group(0)], tex)
 
 
@@ -298,16 +291,13 @@ def render(wide: pd.DataFrame, *, caption: str, label: str, note: str = "",
            tests: pd.DataFrame | None = None) -> dict[str, str]:  # fmt: skip
     """The display table (and its tests, if any) as Markdown, LaTeX and HTML text."""
     md = f"**{caption}**\n\n{wide.to_markdown(index=False, disable_numparse=True)}\n\n{note}\n"
-    html = f"<p><b>{caption}</b></p>\n{wide.style.hide(axis='index').to_html()}\n<p>{note}</p>\n"
+    uuid = re.sub(r"\W", "_", label)  # fixed element ids: the same table gives the same HTML
+    html = f"<p><b>{caption}</b></p>\n{wide.style.set_uuid(uuid).hide(axis='index').to_html()}\n<p>{note}</p>\n"  # fmt: skip
     if tests is not None and not tests.empty:
         head = "Paired tests (Holm-corrected p-values; direction: DICE minus the compared cell)"
         md += f"\n**{head}**\n\n{tests.to_markdown(index=False, disable_numparse=True)}\n"
-        html += f"<p><b>{head}</b></p>\n{tests.style.hide(axis='index').to_html()}\n"
-    return {
-        "md": md,
-        "tex": _latex(wide, caption=f"{caption} {note}".strip(), label=label),
-        "html": html,
-    }
+        html += f"<p><b>{head}</b></p>\n{tests.style.set_uuid(uuid + '_tests').hide(axis='index').to_html()}\n"  # fmt: skip
+    return {"md": md, "tex": _latex(wide, caption=f"{caption} {note}".strip(), label=label), "html": html}  # fmt: skip
 
 
 def write_table(paths: Mapping[str, Path | None], tidy: pd.DataFrame, wide: pd.DataFrame, *,
@@ -322,4 +312,5 @@ def write_table(paths: Mapping[str, Path | None], tidy: pd.DataFrame, wide: pd.D
 
 
 def stem_paths(stem: str | Path) -> dict[str, Path]:
+    """stem.csv, .md, .tex, .html by suffix."""
     return {s: Path(stem).with_suffix(f".{s}") for s in ("csv", "md", "tex", "html")}

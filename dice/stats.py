@@ -25,19 +25,17 @@ LONG_TAIL_HEAD = AnalysisSettings().long_tail_head_share  # training share held 
 
 
 def half_width(std: ArrayLike, n: ArrayLike, *, confidence: float = CONFIDENCE) -> NDArray:
-    """Student-t half-width ``t_{(1+c)/2, n-1} · s / √n``; NaN where n < 2."""
+    """The one interval: Student-t half-width ``t_{(1+c)/2, n-1} · s / √n``; NaN where n < 2."""
     n = np.asarray(n, dtype=np.float64)
     t = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
     return np.where(n > 1, t * np.asarray(std) / np.sqrt(np.maximum(n, 1)), np.nan)
 
 
 def t_interval(values: ArrayLike, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Mean and half-width of the Student-t interval of `values` (half-width NaN if n < 2)."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        return float("nan"), float("nan")
-    std = x.std(ddof=1) if x.size > 1 else 0.0
-    return float(x.mean()), float(half_width(std, x.size, confidence=confidence))
+    """(low, high) of `half_width` around the mean of `values` (seaborn ``errorbar`` callable)."""
+    x = pd.Series(values, dtype=np.float64)
+    half = float(half_width(x.std(), len(x), confidence=confidence)) if len(x) else np.nan
+    return x.mean() - half, x.mean() + half
 
 
 def summarise_seeds(

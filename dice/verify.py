@@ -29,31 +29,23 @@ import yaml
 from dice.config import load_config
 from dice.errors import DiceError
 from dice.io import read_json
-from dice.plan import all_runs, main_runs, run_dir
+from dice.plan import all_runs, main_runs, run_dir, run_name
 
 FORMAT = 1
 TIMING_KEYS = ("seconds_per_epoch", "peak_memory_mib")  # wall time and memory never reproduce
 RUN_ENVIRONMENT = ("libraries", "python", "device", "torch_threads")  # from each run.json
 # Bands for another machine or library set; how each was set: docs/reporting.md, "Tolerance bands".
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
-    "*recall@*": {"abs": 0.005, "rel": 0.02},
-    "*hr@*": {"abs": 0.01, "rel": 0.02},
-    "*ndcg@*": {"abs": 0.005, "rel": 0.02},
-    "*rank_corr": {"abs": 0.005, "rel": 0.02},
-    "best_epoch": {"abs": 1, "rel": 0.0},
-    "epochs": {"abs": 1, "rel": 0.0},
-    "*": {"abs": 0.0, "rel": 0.0},
-}
+    "*recall@*": {"abs": 0.005, "rel": 0.02}, "*hr@*": {"abs": 0.01, "rel": 0.02},
+    "*ndcg@*": {"abs": 0.005, "rel": 0.02}, "*rank_corr": {"abs": 0.005, "rel": 0.02},
+    "best_epoch": {"abs": 1, "rel": 0.0}, "epochs": {"abs": 1, "rel": 0.0}, "*": {"abs": 0.0, "rel": 0.0},
+}  # fmt: skip
 Mode = Literal["auto", "exact", "tolerance"]
 
 
 def expected_path(config_path: str | Path, root: str | Path = "expected") -> Path:
     """``expected/<config-name>.json`` for a config file (``config/smoke.yaml`` → smoke)."""
     return Path(root) / f"{Path(config_path).stem}.json"
-
-
-def run_name(run: Mapping) -> str:
-    return f"{run['dataset']}/{run['split']}/{run['backbone']}/{run['method']}/seed{run['seed']}"
 
 
 def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
@@ -71,12 +63,8 @@ def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
 
 def machine() -> dict:
     """What decides bit-exact CPU results besides the libraries: OS, architecture, CPU, kernels."""
-    return {
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-    }
+    return {"system": platform.system(), "machine": platform.machine(), "cpu": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # fmt: skip
 
 
 def cpu_model() -> str:
@@ -102,11 +90,8 @@ def read_run(folder: Path) -> dict | None:
     if not (metrics_path.exists() and run_path.exists()):
         return None
     info = read_json(run_path)
-    entry = {key: info.get(key) for key in RUN_ENVIRONMENT}
-    entry["seed"] = info.get("seed")
-    entry["context"] = info.get("context", {})
-    entry["metrics"] = flatten_metrics(read_json(metrics_path))
-    return entry
+    return {**{key: info.get(key) for key in (*RUN_ENVIRONMENT, "seed")},
+            "context": info.get("context", {}), "metrics": flatten_metrics(read_json(metrics_path))}  # fmt: skip
 
 
 def run_folders(config: Mapping, results: str | Path, *, main: bool = False) -> dict[str, Path]:
@@ -128,12 +113,7 @@ def record(config_path: str | Path, *, results: str | Path = "results/runs") -> 
     if unfinished:
         shown = ", ".join(unfinished[:5]) + (" …" if len(unfinished) > 5 else "")
         raise DiceError(f"{len(unfinished)} runs have no results yet: {shown}", path=results)
-    return {
-        "format": FORMAT,
-        "config": config_identity(config_path),
-        "machine": machine(),
-        "runs": runs,
-    }
+    return {"format": FORMAT, "config": config_identity(config_path), "machine": machine(), "runs": runs}  # fmt: skip
 
 
 def load_expected(path: str | Path) -> dict:
@@ -167,9 +147,7 @@ def load_tolerances(path: str | Path | None) -> dict[str, dict[str, float]]:
 def band(metric: str, tolerances: Mapping[str, Mapping[str, float]], expected: float) -> float:
     """The largest allowed |actual - expected| for `metric` (first matching pattern)."""
     for pattern, tol in tolerances.items():
-        if fnmatch.fnmatchcase(metric, pattern) or fnmatch.fnmatchcase(
-            metric.split("/")[-1], pattern
-        ):
+        if any(fnmatch.fnmatchcase(name, pattern) for name in (metric, metric.split("/")[-1])):
             return tol.get("abs", 0.0) + tol.get("rel", 0.0) * abs(expected)
     return 0.0
 
@@ -217,6 +195,7 @@ class Verification:
         return not (self.problems or self.missing or self.extra or self.regressions)
 
     def summary(self) -> str:
+        """One line: all runs reproduce, or every problem, moved metric, missing and extra run."""
         if self.ok:
             moved = f", {len(self.moved)} metrics moved within tolerance" if self.moved else ""
             return f"verify: all {len(self.modes)} runs reproduce {self.expected_file}{moved}"
@@ -233,27 +212,19 @@ class Verification:
         """Markdown: one row per metric that moved, and the missing and extra runs."""
         lines = [f"# Verification against {self.expected_file}", "", self.summary(), ""]
         if self.moved:
-            rows = [{"run": m.run, "metric": m.metric, "expected": m.expected, "actual": m.actual,
-                     "delta": m.delta, "allowed": m.allowed, "mode": m.mode,
-                     "status": "ok" if m.ok else "REGRESSION"} for m in self.moved]  # fmt: skip
-            lines += [
-                pd.DataFrame(rows).to_markdown(index=False, floatfmt=".6g", missingval="—"),
-                "",
-            ]
+            rows = [{**vars(m), "delta": m.delta, "status": "ok" if m.ok else "REGRESSION"}
+                    for m in self.moved]  # fmt: skip
+            columns = ["run", "metric", "expected", "actual", "delta", "allowed", "mode", "status"]
+            table = pd.DataFrame(rows, columns=columns)
+            lines += [table.to_markdown(index=False, floatfmt=".6g", missingval="—"), ""]
         lines += [f"- {text}" for text in (*self.problems, *self.notes)]
         lines += [f"- missing run: {name}" for name in self.missing]
         lines += [f"- extra run: {name}" for name in self.extra]
         return "\n".join(lines).rstrip() + "\n"
 
 
-def verify(
-    config_path: str | Path,
-    expected: str | Path,
-    *,
-    results: str | Path = "results/runs",
-    tolerances: Mapping[str, Mapping[str, float]] | None = None,
-    mode: Mode = "auto",
-) -> Verification:
+def verify(config_path: str | Path, expected: str | Path, *, results: str | Path = "results/runs",
+           tolerances: Mapping[str, Mapping[str, float]] | None = None, mode: Mode = "auto") -> Verification:  # fmt: skip
     """Compare the fresh runs of `config_path` with the expected-results file `expected`."""
     doc = load_expected(expected)
     tolerances = DEFAULT_TOLERANCES if tolerances is None else tolerances

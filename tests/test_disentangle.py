@@ -17,15 +17,10 @@ from scipy import stats
 
 from dice.data import synthetic
 from dice.data.interactions import Interactions
-from dice.disentangle import (
-    average_ranks,
-    disentanglement_rows,
-    disentanglement_scores,
-    disentanglement_table,
-    plot_disentanglement,
-    scorers_of,
-    spearman_rows,
-)
+from dice.disentangle import average_ranks, disentanglement_scores, scorers_of, spearman_rows
+from dice.plots import disentanglement as plot_disentanglement
+from dice.report import disentanglement_display as disentanglement_table
+from dice.report import disentanglement_rows
 from dice.seeding import numpy_rng
 
 # --- ranks and Spearman against scipy --------------------------------------------------------
