@@ -20,6 +20,8 @@ REGISTRY: dict[str, Entry] = {
     "ips-c": Entry(ips.METHOD, {"variant": "ips-c"}, summary="IPS, weights capped at the median"),
     "ips-cn": Entry(ips.METHOD, {"variant": "ips-cn"}, summary="IPS-C, normalised"),
     "ips-cnsr": Entry(ips.METHOD, {"variant": "ips-cnsr"}, summary="IPS-CN, smoothed"),
+    "ips-cn-batch": Entry(ips.METHOD, {"variant": "ips-cn", "ips_normalisation": "batch"},
+                          summary="IPS-CN self-normalised per batch (NCIS, Gruson et al.)"),
     "cause": Entry(cause.METHOD, summary="CausE (control/treatment embeddings)"),
     "cause-treatment": Entry(cause.METHOD, {"ranking": "treatment"}, base="cause",
                              summary="CausE ranking with the treatment embeddings"),
