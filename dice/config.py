@@ -242,9 +242,12 @@ def run_settings(config: Mapping, *, method: str, backbone: str) -> dict:
     ``lr`` (the train key its method declares as `lr_key`)."""
     root, values = resolve_method(config, method)
     spec = REGISTRY[root].method
-    model = spec.settings(**values)
     profile = config["profile"]
     train_values = {**config["train"], **config["profiles"].get(profile, {})}
+    rows = train_values.pop("discrepancy_rows", None)  # the profile's default for DICE
+    if rows is not None and "discrepancy_rows" in {f.name for f in fields(spec.settings)}:
+        values.setdefault("discrepancy_rows", rows)
+    model = spec.settings(**values)
     lr = train_values[spec.lr_key]
     for key in {m.lr_key for m in methods()}:
         train_values.pop(key, None)

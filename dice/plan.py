@@ -73,8 +73,10 @@ class Stage:
 
 
 def split_name(split: Mapping) -> str:
-    """The logical name of a split: its cap and intervened-train share (the studied knobs)."""
-    return f"cap{split['cap']:g}-share{split['intervened_train_share']:g}"
+    """The logical name of a split: its cap and intervened-train share (the studied knobs), and
+    the pool its intervened train is drawn from when that is larger (a study of shares)."""
+    pool = f"-pool{split['intervened_pool_share']:g}" if "intervened_pool_share" in split else ""
+    return f"cap{split['cap']:g}-share{split['intervened_train_share']:g}{pool}"
 
 
 split_id = split_name  # the name it had in dice.config
@@ -143,13 +145,17 @@ def _catalogue_row(source: str) -> str:
     return canonical(table.get(source))
 
 
-def split_options(config: Mapping, *, cap: float | None = None, share: float | None = None) -> dict:
-    """The config's split settings, at another cap or intervened-train share if given."""
+def split_options(config: Mapping, *, cap=None, share=None, pool=None) -> dict:
+    """The config's split settings, at another cap or intervened-train share (floats) if given;
+    `pool` (a study's largest share) is kept only where it exceeds the share, so a split drawn
+    for its own share has the same settings, id and name as before pools existed."""
     options = dict(config["split"])
     if cap is not None:
         options["cap"] = cap
     if share is not None:
         options["intervened_train_share"] = share
+    if pool is not None and pool > options["intervened_train_share"]:
+        options["intervened_pool_share"] = pool
     return options
 
 
@@ -251,12 +257,14 @@ def _study(config: Mapping, name: str) -> list[Planned]:
 
 
 def _splits(config: Mapping, study: Mapping, dataset: str) -> list[dict]:
-    """The split settings of each split a study runs on `dataset`."""
+    """The split settings of each split a study runs on `dataset`. A study of several shares
+    draws every split from the pool of its largest share (docs/protocol.md#intervened-split)."""
     if is_parity(config, dataset):
         return [split_options(config)]  # fixed by the archive
-    return [split_options(config, cap=cap, share=share)
-            for cap in study.get("caps", [config["split"]["cap"]])
-            for share in study.get("shares", [config["split"]["intervened_train_share"]])]  # fmt: skip
+    shares = study.get("shares", [config["split"]["intervened_train_share"]])
+    pool = max(shares) if "shares" in study else None
+    return [split_options(config, cap=cap, share=share, pool=pool)
+            for cap in study.get("caps", [config["split"]["cap"]]) for share in shares]  # fmt: skip
 
 
 def _grid(config: Mapping, study: Mapping) -> list[Planned]:

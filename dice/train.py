@@ -138,11 +138,11 @@ class Trainer:
     def run_epoch(self) -> None:
         epoch, state = self.state.epoch, self.state
         lr_at_start = self.optimizer.param_groups[0]["lr"]
-        schedule = self.model.epoch_state()
         t0 = time.perf_counter()
         samples = self.sampler.sample(rng=self.sample_rng, **self.model.sampler_options())
         t_sample = time.perf_counter() - t0
         terms = self._train_steps(samples, epoch)
+        schedule = self.model.epoch_state()  # after the steps, before end_epoch's schedule moves
         t_train = time.perf_counter() - t0
         valid = validate(self.model, self.split, config=self.config, device=self.device)
         t_total = time.perf_counter() - t0

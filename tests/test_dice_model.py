@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -93,8 +95,29 @@ def test_curriculum_decays_alpha_and_margin_by_point_nine(suite_config, small_sp
     assert abs(state["margin_up"] - 40 * 0.9**3) < 1e-9
     fixed = dice_model(suite_config, small_split, curriculum=False)
     fixed.end_epoch()
-    assert fixed.epoch_state() == {
-        "alpha_interest": 0.1,
-        "alpha_conformity": 0.1,
-        "margin_up": 40.0,
-    }
+    state = fixed.epoch_state()
+    assert math.isnan(state.pop("interest_share"))  # no step trained yet
+    assert state == {"alpha_interest": 0.1, "alpha_conformity": 0.1, "margin_up": 40.0}
+
+
+def test_history_reports_the_share_of_pairs_that_train_interest(suite_config, small_split):
+    """history's interest_share is, per epoch, the share of the sampled (positive, negative)
+    pairs whose mask selects the interest loss: the sampler is re-run here with the trainer's
+    seed stream and each epoch's margin (m_up = 40, then 40 · 0.9), and the masks counted."""
+    from dice.batches import EpochSampler
+    from dice.seeding import numpy_rng
+    from dice.train import Trainer
+
+    _, cfg, train = settings_for(suite_config, "dice", "mf", max_epochs=2, batch_size=300,
+                                 drop_last=False)  # fmt: skip
+    model = build_model(cfg, small_split, generator=torch_generator(0, "init"))
+    state = Trainer(model, small_split, config=train, seed=3, progress=False).fit()
+    sampler = EpochSampler(small_split, kind="pnsm", k=train.negatives_per_positive,
+                           exclusion=train.negative_exclusion)  # fmt: skip
+    rng, want = numpy_rng(3, "negatives"), []
+    for margin in (40.0, 40.0 * 0.9):
+        mask = sampler.sample(rng=rng, margin_up=margin, pool=40).mask
+        want.append(mask.sum() / mask.size)
+    got = [row["interest_share"] for row in state.history]
+    assert got == [float(w) for w in want] and 0 < min(want) < max(want) < 1
+    assert [row["margin_up"] for row in state.history] == [40.0, 40.0 * 0.9]

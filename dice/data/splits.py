@@ -20,6 +20,8 @@ docs/authors-code.md#cap:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from itertools import combinations, pairwise
 from typing import Literal
 
@@ -42,6 +44,7 @@ def intervened_split(
     intervened_train_share: float = 0.10,
     valid_share: float = 0.10,
     test_share: float = 0.20,
+    intervened_pool_share: float | None = None,
     rng: np.random.Generator,
 ) -> Split:
     """Split `interactions` into normal train, intervened train, validation and test.
@@ -54,20 +57,29 @@ def intervened_split(
         intervened_train_share: share of all records in intervened train (10 %; 0 allowed, Fig. 8b).
         valid_share: share of all records in validation (10 %, DICE §4.1).
         test_share: share of all records in test (20 %, DICE §4.1).
+        intervened_pool_share: the intervened-train share the draw is made for (default
+            `intervened_train_share`). A study of several shares passes its largest: every share
+            then gets the same drawn set, validation, test and normal train, and intervened
+            train is a prefix of the same shuffled pool, so the parts are nested across shares;
+            the pool's unused records belong to no part.
         rng: the only source of randomness; the same seed gives the same split, byte for byte.
 
     Returns:
         The four parts, each sorted by user then item; normal train is everything not drawn.
     """
-    shares = (test_share, valid_share, intervened_train_share)
+    pool = intervened_train_share if intervened_pool_share is None else intervened_pool_share
+    if not intervened_train_share <= pool:
+        raise DiceError(f"intervened_pool_share {pool} is below intervened_train_share "
+                        f"{intervened_train_share}; the pool must hold the part")  # fmt: skip
+    shares = (test_share, valid_share, pool)
     _validate(interactions, cap, cap_mode, scope, shares)
     keys = np.sort(interactions.keys())
     if np.any(keys[1:] == keys[:-1]):
         raise DiceError("interactions hold duplicate (user, item) pairs; deduplicate first")
     n_items = np.int64(interactions.n_items)
     user, item = keys // n_items, keys % n_items
-    drawn, bounds = _draw(user, item, interactions.n_items, shares, cap, cap_mode, scope, rng)
-    parts = _cut(drawn, bounds, rng)
+    drawn, scale = _draw(user, item, interactions.n_items, shares, cap, cap_mode, scope, rng)
+    parts = _cut(drawn, scale((test_share, valid_share, intervened_train_share)), rng)
     is_normal = np.ones(len(keys), dtype=bool)
     is_normal[drawn] = False
     normal = np.flatnonzero(is_normal)
@@ -79,18 +91,19 @@ def intervened_split(
     )
 
 
-def _draw(user, item, n_items: int, shares, cap, cap_mode, scope, rng) -> tuple[NDArray, list[int]]:
-    """Indices of the intervened records and the boundaries that cut them into parts."""
+def _draw(user, item, n_items: int, shares, cap, cap_mode, scope, rng) -> tuple[NDArray, Callable]:
+    """Indices of the intervened records (test, valid, pool shares), and the function that turns
+    (test, valid, intervened-train) shares into the boundaries that cut them into parts."""
     bounds = _cut_bounds(shares, len(item))
     if cap_mode == "probability":
         raw = inverse_popularity_weights(item, n_items, cap=None)
-        return _draw_probability(raw, bounds[-1], cap, rng), bounds
+        return _draw_probability(raw, bounds[-1], cap, rng), partial(_cut_bounds, n_total=len(item))
     weights = inverse_popularity_weights(item, n_items, cap=cap)
     if scope == "global":
-        return _draw_successive(weights, bounds[-1], rng), bounds
+        return _draw_successive(weights, bounds[-1], rng), partial(_cut_bounds, n_total=len(item))
     drawn = _draw_per_user(user, weights, sum(shares), rng)
     # per-user rounding changes the drawn total: cut it in proportion to the shares
-    return drawn, _cut_bounds(tuple(s / sum(shares) for s in shares), len(drawn))
+    return drawn, lambda cut: _cut_bounds(tuple(s / sum(shares) for s in cut), len(drawn))
 
 
 def _validate(interactions: Interactions, cap, cap_mode, scope, shares) -> None:
@@ -202,7 +215,8 @@ def _cut_bounds(shares: tuple[float, float, float], n_total: int) -> list[int]:
 
 
 def _cut(drawn, bounds: list[int], rng: np.random.Generator) -> tuple[NDArray[np.int64], ...]:
-    """Uniform random cut of the drawn records into (intervened train, valid, test)."""
+    """Uniform random cut of the drawn records into (intervened train, valid, test); records
+    past the last bound (a pool's unused part) are in none."""
     shuffled = rng.permutation(drawn)
     test, valid, train = (np.sort(shuffled[a:b]) for a, b in pairwise(bounds))
     return train, valid, test

@@ -39,12 +39,14 @@ class BPRRecommender(Recommender):
         item_weight: Tensor | None = None,
         user_bias: bool = False,
         item_bias: bool = False,
+        self_normalise: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
         n_users, n_items = backbone.n_users, backbone.n_items
         self.user_bias = nn.Parameter(torch.zeros(n_users)) if user_bias else None
         self.item_bias = nn.Parameter(torch.zeros(n_items)) if item_bias else None
+        self.self_normalise = self_normalise  # divide by the batch's mean weight (IPS-CN batch)
         if item_weight is not None:
             self.register_buffer("item_weight", item_weight.to(torch.float32))
         else:
@@ -66,6 +68,8 @@ class BPRRecommender(Recommender):
         neg = neg + self._bias(batch.users, batch.neg)
         weight = None if self.item_weight is None else self.item_weight[batch.pos]
         total = bpr(pos, neg, weight=weight)
+        if self.self_normalise and weight is not None:
+            total = total / weight.mean()  # Σ w·l / (K Σ w): the self-normalised mean
         return {"loss": total, "click": total.detach()}
 
     def scorer(self, mode: Scoring = "full") -> Scorer:

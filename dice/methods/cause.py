@@ -4,7 +4,8 @@ Control item embeddings are fitted on normal training data, treatment item embed
 intervened-train part, with a shared user table (MF); a discrepancy term (mean squared
 difference) ties the two. The official loss is pointwise BCE over each positive and its K uniform
 negatives (labels 1, 0, …, 0); `loss="bpr"` follows the paper's wording instead. Ranking uses
-the control embeddings. On LightGCN the two sides are two (U+I)×d tables propagated over the
+the control embeddings (the authors' code), or with `ranking="treatment"` the treatment ones
+(Bonner & Vasile's CausE, which predicts outcomes under random exposure). On LightGCN the two sides are two (U+I)×d tables propagated over the
 normal-only and the intervened-only graphs, and the discrepancy compares the batch's user and item
 features (with repeats), as in the official LGNCausE.
 """
@@ -34,6 +35,10 @@ class CausESettings:
     cause_loss: Literal["bce", "bpr"] = setting(
         "bce", doc="CausE loss (bce as in the authors' code, bpr as the paper says)",
         source="authors' code: CausE model")  # fmt: skip
+    ranking: Literal["control", "treatment"] = setting(
+        "control", doc="embeddings that rank: control (normal data, the authors' code) or "
+        "treatment (intervened data: Bonner & Vasile, RecSys'18, predict with the embeddings "
+        "of random exposure)", source="authors' code: recommender.py CausE ranking")  # fmt: skip
 
 
 class MFTreatmentSide(nn.Module):
@@ -50,7 +55,7 @@ class MFTreatmentSide(nn.Module):
 
 
 class CausE(Recommender):
-    """Control/treatment embeddings with a discrepancy penalty; ranks with control."""
+    """Control/treatment embeddings with a discrepancy penalty; ranks with `ranking`'s side."""
 
     def __init__(
         self,
@@ -60,12 +65,14 @@ class CausE(Recommender):
         discrepancy_weight: float,
         loss: Literal["bce", "bpr"] = "bce",
         shared_users: bool,
+        ranking: Literal["control", "treatment"] = "control",
     ):
         super().__init__()
         self.control, self.treatment = control, treatment
         self.discrepancy_weight = discrepancy_weight
         self.loss_kind = loss
         self.shared_users = shared_users
+        self.ranking = ranking
 
     def _part_loss(self, users: Tensor, items: Tensor, rows: Tensor, b: Batch) -> Tensor:
         if not bool(rows.any()):
@@ -104,7 +111,7 @@ class CausE(Recommender):
     def scorer(self, mode: Scoring = "full") -> Scorer:
         if mode != "full":
             raise ValueError(f"CausE has no {mode!r} scoring")
-        users, items = self.control()
+        users, items = self.treatment() if self.ranking == "treatment" else self.control()
         return inner_scorer(users, items)
 
 
@@ -123,7 +130,7 @@ def build(settings: CausESettings, context) -> CausE:
         control = context.backbone(split.train_normal)
         treatment = context.backbone(split.train_intervened)
     return CausE(control, treatment, discrepancy_weight=settings.discrepancy_weight,
-                 loss=settings.cause_loss, shared_users=mf)  # fmt: skip
+                 loss=settings.cause_loss, shared_users=mf, ranking=settings.ranking)  # fmt: skip
 
 
 METHOD = Method(family="cause", settings=CausESettings, build=build, dual_table=True,

@@ -92,6 +92,9 @@ class DICE(Recommender):
         self.register_buffer(
             "margin_up", torch.tensor(float(config.margin_up), dtype=torch.float64)
         )
+        # The epoch's trained (positive, negative) pairs and those whose mask selects the
+        # interest loss (O2), for `epoch_state`; plain attributes, reset by `end_epoch`.
+        self._pairs, self._interest_pairs = 0, 0
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         if batch.mask is None:
@@ -111,6 +114,9 @@ class DICE(Recommender):
         d_int = _pair_differences(u_int[user_row], i_int[item_row])  # (B, K)
         d_con = _pair_differences(u_con[user_row], i_con[item_row])  # (B, K)
         mask = batch.mask  # (B, K), True ⇔ O2 (negative more popular)
+        if self.training:  # counted as a device tensor: no host sync per step
+            self._pairs += mask.numel()
+            self._interest_pairs = self._interest_pairs + mask.sum()
         click = -F.logsigmoid(d_int + d_con).mean()
         interest = masked_bpr(d_int, mask)
         # masked_bpr(-d_con, m) + masked_bpr(d_con, 1 - m): the masks are complementary, so
@@ -161,10 +167,14 @@ class DICE(Recommender):
         return {"margin_up": float(self.margin_up), "pool": self.pool}
 
     def epoch_state(self) -> dict[str, float]:
+        """α and m_up in force this epoch, and `interest_share`: the share of the epoch's trained
+        pairs whose mask selects the interest loss (O2; NaN before any step)."""
+        pairs = self._pairs
         return {
             "alpha_interest": float(self.alpha_interest),
             "alpha_conformity": float(self.alpha_conformity),
             "margin_up": float(self.margin_up),
+            "interest_share": float(self._interest_pairs) / pairs if pairs else float("nan"),
         }
 
     def end_epoch(self) -> dict[str, float]:
@@ -174,6 +184,7 @@ class DICE(Recommender):
             self.alpha_interest.mul_(self.decay)
             self.alpha_conformity.mul_(self.decay)
             self.margin_up.mul_(self.decay)
+        self._pairs, self._interest_pairs = 0, 0
         return self.epoch_state()
 
 

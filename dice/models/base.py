@@ -81,7 +81,8 @@ class Recommender(nn.Module):
         return {}
 
     def epoch_state(self) -> dict[str, float]:
-        """Values of the method's schedule in force for the coming epoch (logged)."""
+        """Values logged in the epoch's row of history.csv. The trainer reads them after the
+        epoch's steps and before `end_epoch`: the schedule still holds the epoch's values."""
         return {}
 
 
