@@ -35,7 +35,7 @@ METHOD_LABELS = {
     "dice-l1": "L1-inv", "dice-l2": "L2-inv",
 }  # fmt: skip
 BACKBONE_LABELS = {"mf": "MF", "lightgcn": "LightGCN"}
-_SPLIT = re.compile(r"cap(?P<cap>[0-9.]+)-share(?P<share>[0-9.]+)")
+_SPLIT = re.compile(r"cap(?P<cap>[0-9.]+)-share(?P<share>[0-9.]+)(?:-pool[0-9.]+)?")
 ALPHA_METHOD = re.compile(r"dice-a(?P<alpha>[0-9.e-]+)-(?P<mode>curriculum|normal)")
 
 

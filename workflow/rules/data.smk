@@ -30,7 +30,7 @@ rule split:
     log:
         "results/logs/split/{split}.log",
     wildcard_constraints:
-        split=f"{ID}/[a-z0-9_]+/cap[0-9.]+-share[0-9.]+",
+        split=f"{ID}/[a-z0-9_]+/cap[0-9.]+-share[0-9.]+(-pool[0-9.]+)?",
     conda:
         "../../envs/dice.yaml"
     params:
