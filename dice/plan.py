@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from dice.config import needs_intervened, run_settings
+from dice.data.userfile import file_sha256, file_spec
 from dice.errors import DiceError
 from dice.hpo import apply_overrides, grid_points
 
@@ -112,6 +113,11 @@ def data_stage(config: Mapping, dataset: str) -> Stage:
     entry = {k: v for k, v in entry.items() if k not in ("main_grid", "preprocess")}
     settings = {"dataset": dataset, "entry": entry, "preprocess": preprocess,
                 "seed": config["split"]["seed"], "source": _source_of(entry)}  # fmt: skip
+    if entry["source"] == "file":  # the user's own file: its content is part of what it is
+        spec = entry["file"] = file_spec(entry, dataset=dataset)
+        settings["file_sha256"] = file_sha256(spec["path"], dataset=dataset)
+        if spec["implicit"]:  # every row is a positive: the threshold shapes nothing
+            preprocess.pop("rating_threshold")
     return Stage("data", dataset, settings)
 
 
@@ -126,7 +132,7 @@ def _dataset_entry(config: Mapping, dataset: str) -> dict:
 def _source_of(entry: Mapping) -> dict | None:
     """The catalogue row of a real source (dice/data/catalogue.yaml: URL, archive member,
     checksum); None for synthetic data, which the entry's preset and overrides describe."""
-    if entry["source"] == "synthetic":
+    if entry["source"] in ("synthetic", "file"):
         return None
     return json.loads(_catalogue_row(entry["source"]))
 
