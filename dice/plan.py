@@ -24,6 +24,8 @@ from pathlib import Path
 import yaml
 
 from dice.config import needs_intervened, run_settings
+from dice.data.random_exposure import SOURCES as RANDOM_EXPOSURE
+from dice.data.random_exposure import placed_sha256
 from dice.data.userfile import file_sha256, file_spec
 from dice.errors import DiceError
 from dice.hpo import apply_overrides, grid_points
@@ -109,10 +111,18 @@ def is_parity(config: Mapping, dataset: str) -> bool:
 def data_stage(config: Mapping, dataset: str) -> Stage:
     """What `dice prepare` makes of a dataset: everything that shapes its interactions."""
     entry = _dataset_entry(config, dataset)
-    preprocess = {**config["preprocess"], **entry.get("preprocess", {})}
+    entry_preprocess = entry.get("preprocess", {})
+    preprocess = {**config["preprocess"], **entry_preprocess}
     entry = {k: v for k, v in entry.items() if k not in ("main_grid", "preprocess")}
     settings = {"dataset": dataset, "entry": entry, "preprocess": preprocess,
                 "seed": config["split"]["seed"], "source": _source_of(entry)}  # fmt: skip
+    row = settings["source"] or {}
+    if "rating_threshold" in row and "rating_threshold" not in entry_preprocess:
+        preprocess["rating_threshold"] = row["rating_threshold"]  # a random-exposure source's
+    if entry["source"] in RANDOM_EXPOSURE:  # the placed files (rule prepare: resources/raw)
+        settings["files_sha256"] = placed_sha256(
+            entry["source"], f"resources/raw/{entry['source']}"
+        )
     if entry["source"] == "file":  # the user's own file: its content is part of what it is
         spec = entry["file"] = file_spec(entry, dataset=dataset)
         settings["file_sha256"] = file_sha256(spec["path"], dataset=dataset)

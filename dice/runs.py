@@ -21,6 +21,8 @@ import torch
 import dice
 from dice.config import parse_run_settings
 from dice.data.interactions import Split
+from dice.data.random_exposure import RANDOM_FILE, prepare_random_exposure, split_random_exposure
+from dice.data.random_exposure import SOURCES as RANDOM_EXPOSURE
 from dice.data.splits import check_disjoint, intervened_split, split_statistics
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k, topk_frame
@@ -70,6 +72,8 @@ def prepare_dataset(
         ratings, truth = generate_with_truth(params, rng=numpy_rng(seed, "synthetic"))
     elif source == "file":
         ratings, provenance = _user_file(name, dataset, config, file_sha256)
+    elif source in RANDOM_EXPOSURE:  # biased part → interactions, random part → random.parquet
+        return prepare_random_exposure(source, raw_dir / source, config, out=out)
     else:
         ratings = load_ratings(source, raw_dir=raw_dir / source, seed=seed)
     prepared = run_preprocess(ratings, config, rng=numpy_rng(seed, f"prepare:{name}"))
@@ -104,10 +108,15 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path,
     prepared = load_prepared(data_dir)
     opts = dict(split_options)
     seed = opts.pop("seed")
-    split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
-    check_disjoint(split)
-    check_test_coverage(split)
-    stats = split_statistics(split, full=prepared.interactions)
+    full = prepared.interactions
+    if (Path(data_dir) / RANDOM_FILE).exists():  # test on random exposure (random_exposure.py)
+        split, full = split_random_exposure(data_dir, prepared, opts, rng=numpy_rng(seed, "split"))
+        check_disjoint(split)
+    else:
+        split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
+        check_disjoint(split)
+        check_test_coverage(split)
+    stats = split_statistics(split, full=full)
     provenance = read_json(Path(data_dir) / "meta.json").get("provenance")
     split.save(out, meta={"seed": seed, **opts, **({"data": provenance} if provenance else {})})
     # Synthetic data: an interest-only test beside the usual one; other data: an empty table.

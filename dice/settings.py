@@ -16,7 +16,7 @@ from typing import Any, Literal
 BackboneName = Literal["mf", "lightgcn"]
 BACKBONES: tuple[str, ...] = ("mf", "lightgcn")
 SOURCES = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic", "dice-ml10m", "dice-netflix",
-           "file")  # fmt: skip
+           "file", "yahoo_r3", "coat", "kuairec")  # fmt: skip
 #: The studies a config may ask for: the runs behind each paper artefact (closed set: the report
 #: rules look them up by these names).
 STUDIES = ("fig4_bias", "fig5_iou", "fig6_caps", "table3_negatives", "fig7_conformity",
