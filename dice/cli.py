@@ -93,7 +93,8 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     else:
         raise DiceError("give --settings JSON, or --config with --dataset")
     stats = prepare_dataset(settings["dataset"], settings["entry"], settings["preprocess"],
-                            raw_dir=args.raw_dir, out=args.out, seed=settings["seed"])  # fmt: skip
+                            raw_dir=args.raw_dir, out=args.out, seed=settings["seed"],
+                            file_sha256=settings.get("file_sha256"))  # fmt: skip
     print(json.dumps(stats))
 
 

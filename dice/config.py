@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from dice.data.userfile import file_spec
 from dice.errors import DiceError
 from dice.methods import REGISTRY, Method, methods
 from dice.methods.dice import curriculum_variants
@@ -111,6 +112,7 @@ def _check_cross_fields(config: dict, source: str | Path) -> None:
     for name, dataset in config["datasets"].items():
         if dataset["source"] == "synthetic" and "preset" not in dataset:
             raise DiceError(f"dataset {name!r}: a synthetic source needs a preset", path=source)
+        file_spec(dataset, dataset=name, source=source)  # the user's own file: its entry
 
 
 def resolve_method(

@@ -24,6 +24,9 @@ from pathlib import Path
 import yaml
 
 from dice.config import needs_intervened, run_settings
+from dice.data.random_exposure import SOURCES as RANDOM_EXPOSURE
+from dice.data.random_exposure import placed_sha256
+from dice.data.userfile import file_sha256, file_spec
 from dice.errors import DiceError
 from dice.hpo import apply_overrides, grid_points
 
@@ -110,10 +113,23 @@ def is_parity(config: Mapping, dataset: str) -> bool:
 def data_stage(config: Mapping, dataset: str) -> Stage:
     """What `dice prepare` makes of a dataset: everything that shapes its interactions."""
     entry = _dataset_entry(config, dataset)
-    preprocess = {**config["preprocess"], **entry.get("preprocess", {})}
+    entry_preprocess = entry.get("preprocess", {})
+    preprocess = {**config["preprocess"], **entry_preprocess}
     entry = {k: v for k, v in entry.items() if k not in ("main_grid", "preprocess")}
     settings = {"dataset": dataset, "entry": entry, "preprocess": preprocess,
                 "seed": config["split"]["seed"], "source": _source_of(entry)}  # fmt: skip
+    row = settings["source"] or {}
+    if "rating_threshold" in row and "rating_threshold" not in entry_preprocess:
+        preprocess["rating_threshold"] = row["rating_threshold"]  # a random-exposure source's
+    if entry["source"] in RANDOM_EXPOSURE:  # the placed files (rule prepare: resources/raw)
+        settings["files_sha256"] = placed_sha256(
+            entry["source"], f"resources/raw/{entry['source']}"
+        )
+    if entry["source"] == "file":  # the user's own file: its content is part of what it is
+        spec = entry["file"] = file_spec(entry, dataset=dataset)
+        settings["file_sha256"] = file_sha256(spec["path"], dataset=dataset)
+        if spec["implicit"]:  # every row is a positive: the threshold shapes nothing
+            preprocess.pop("rating_threshold")
     return Stage("data", dataset, settings)
 
 
@@ -128,7 +144,7 @@ def _dataset_entry(config: Mapping, dataset: str) -> dict:
 def _source_of(entry: Mapping) -> dict | None:
     """The catalogue row of a real source (dice/data/catalogue.yaml: URL, archive member,
     checksum); None for synthetic data, which the entry's preset and overrides describe."""
-    if entry["source"] == "synthetic":
+    if entry["source"] in ("synthetic", "file"):
         return None
     return json.loads(_catalogue_row(entry["source"]))
 

@@ -21,6 +21,8 @@ import torch
 import dice
 from dice.config import parse_run_settings
 from dice.data.interactions import Split
+from dice.data.random_exposure import RANDOM_FILE, prepare_random_exposure, split_random_exposure
+from dice.data.random_exposure import SOURCES as RANDOM_EXPOSURE
 from dice.data.splits import check_disjoint, intervened_split, split_statistics
 from dice.errors import DiceError
 from dice.evaluate import evaluate, top_k, topk_frame
@@ -42,29 +44,59 @@ COUNTERFACTUAL_PER_USER = AnalysisSettings().counterfactual_per_user  # analysis
 
 
 def prepare_dataset(
-    name: str, dataset: Mapping, preprocess: Mapping, *, raw_dir: Path, out: Path, seed: int
+    name: str,
+    dataset: Mapping,
+    preprocess: Mapping,
+    *,
+    raw_dir: Path,
+    out: Path,
+    seed: int,
+    file_sha256: str | None = None,
 ) -> dict:
-    """Raw ratings → binarised, filtered, reindexed interactions in `out`."""
+    """Raw ratings → binarised, filtered, reindexed interactions in `out`.
+
+    `file_sha256`: for the user's own file (source ``file``), the content hash the plan saw;
+    a file changed since is an error (its data folder would be mislabelled), and the hash is
+    recorded in ``meta.json``.
+    """
     from dice.data.datasets import load_ratings
     from dice.data.preprocess import PreprocessConfig, save_prepared
     from dice.data.preprocess import preprocess as run_preprocess
 
-    options = {**preprocess, **dataset.get("preprocess", {})}
-    source, truth = dataset["source"], None
+    config = PreprocessConfig(**{**preprocess, **dataset.get("preprocess", {})})
+    source, truth, provenance = dataset["source"], None, {}
     if source == "synthetic":  # the simulator also returns its ground truth (docs/simulator.md)
         from dice.data.synthetic import generate_with_truth
 
         params = {"preset": dataset["preset"], **dataset.get("synthetic", {})}
         ratings, truth = generate_with_truth(params, rng=numpy_rng(seed, "synthetic"))
+    elif source == "file":
+        ratings, provenance = _user_file(name, dataset, config, file_sha256)
+    elif source in RANDOM_EXPOSURE:  # biased part → interactions, random part → random.parquet
+        return prepare_random_exposure(source, raw_dir / source, config, out=out)
     else:
         ratings = load_ratings(source, raw_dir=raw_dir / source, seed=seed)
-    prepared = run_preprocess(
-        ratings, PreprocessConfig(**options), rng=numpy_rng(seed, f"prepare:{name}")
-    )
-    save_prepared(prepared, out)
+    prepared = run_preprocess(ratings, config, rng=numpy_rng(seed, f"prepare:{name}"))
+    save_prepared(prepared, out, provenance=provenance)
     if truth is not None:
         truth.reindex(prepared.user_ids, prepared.item_ids).save(out / TRUTH_FILE)
     return prepared.stats
+
+
+def _user_file(name: str, dataset: Mapping, config, planned_sha256: str | None):
+    """(ratings of the user's file, its provenance), checked against the planned hash."""
+    from dice.data.userfile import file_sha256, file_spec, read_user_file
+
+    spec = file_spec(dataset, dataset=name)
+    sha256 = file_sha256(spec["path"], dataset=name)
+    if planned_sha256 is not None and sha256 != planned_sha256:
+        raise DiceError(f"the file changed after the workflow was planned (sha256 {sha256}, "
+                        f"planned {planned_sha256}); run snakemake again", path=spec["path"])  # fmt: skip
+    threshold = None if spec["implicit"] else config.rating_threshold
+    ratings = read_user_file(spec, threshold=threshold, dataset=name)
+    if spec["implicit"]:  # every row is a positive
+        ratings["rating"] = config.rating_threshold
+    return ratings, {"file": spec["path"], "file_sha256": sha256}
 
 
 def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path,
@@ -76,11 +108,17 @@ def split_dataset(data_dir: Path, split_options: Mapping, *, out: Path,
     prepared = load_prepared(data_dir)
     opts = dict(split_options)
     seed = opts.pop("seed")
-    split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
-    check_disjoint(split)
-    check_test_coverage(split)
-    stats = split_statistics(split, full=prepared.interactions)
-    split.save(out, meta={"seed": seed, **opts})
+    full = prepared.interactions
+    if (Path(data_dir) / RANDOM_FILE).exists():  # test on random exposure (random_exposure.py)
+        split, full = split_random_exposure(data_dir, prepared, opts, rng=numpy_rng(seed, "split"))
+        check_disjoint(split)
+    else:
+        split = intervened_split(prepared.interactions, **opts, rng=numpy_rng(seed, "split"))
+        check_disjoint(split)
+        check_test_coverage(split)
+    stats = split_statistics(split, full=full)
+    provenance = read_json(Path(data_dir) / "meta.json").get("provenance")
+    split.save(out, meta={"seed": seed, **opts, **({"data": provenance} if provenance else {})})
     # Synthetic data: an interest-only test beside the usual one; other data: an empty table.
     clicks = pd.DataFrame({"user": np.zeros(0, np.int64), "item": np.zeros(0, np.int64)})
     if (Path(data_dir) / TRUTH_FILE).exists():
@@ -266,6 +304,7 @@ def run_record(
         "context": dict(context or {}),
         "seed": seed,
         "split_seed": meta.get("seed"),
+        **({"data": meta["data"]} if "data" in meta else {}),  # the user's file and its SHA-256
         "splits": {
             name: str(Path(split_dir) / f"{name}.parquet")
             for name in ("train_normal", "train_intervened", "valid", "test")

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 BackboneName = Literal["mf", "lightgcn"]
 BACKBONES: tuple[str, ...] = ("mf", "lightgcn")
-SOURCES = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic", "dice-ml10m", "dice-netflix")
+SOURCES = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic", "dice-ml10m", "dice-netflix",
+           "file", "yahoo_r3", "coat", "kuairec")  # fmt: skip
 #: The studies a config may ask for: the runs behind each paper artefact (closed set: the report
 #: rules look them up by these names).
 STUDIES = ("fig4_bias", "fig5_iou", "fig6_caps", "table3_negatives", "fig7_conformity",
@@ -88,6 +89,34 @@ class SplitSettings:
                                 source="DICE §4.1", **SHARE)  # fmt: skip
 
 
+COLUMN = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 0}]}
+
+
+@dataclass(frozen=True)
+class FileColumns:
+    """Which column of the file holds what: a header name, or a 0-based position."""
+
+    user: str = setting(doc="the user id column", schema=COLUMN)
+    item: str = setting(doc="the item id column", schema=COLUMN)
+    rating: str = option(doc="the rating column (absent: set implicit)", schema=COLUMN)
+    timestamp: str = option(doc="the time column: integer seconds or ISO 8601 dates (absent: "
+                            "file order)", schema=COLUMN)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UserFile:
+    """The user's own interactions file (source `file`; docs/data-sources.md)."""
+
+    path: str = setting(doc="the file, relative to the folder snakemake runs in", minLength=1)
+    columns: FileColumns = setting(doc="which column holds the user, item, rating, timestamp")
+    format: Literal["csv", "tsv", "parquet"] = option(doc="the file's format (default: from its "
+                                                      "extension .csv, .tsv/.tab, .parquet)")  # fmt: skip
+    header: bool = option(doc="the first line names the columns (csv/tsv; default true)")
+    ids: Literal["string", "integer"] = option(doc="user and item ids are strings or integers "
+                                               "(default string)")  # fmt: skip
+    implicit: bool = option(doc="every row is a positive (no rating threshold; default false)")
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """One dataset: its source and options."""
@@ -98,6 +127,7 @@ class DatasetSpec:
     main_grid: bool = setting(True, doc="run the main grid and the studies that name no "
                               "datasets on this dataset")  # fmt: skip
     preprocess: PreprocessSettings = option(doc="per-dataset overrides of `preprocess`")
+    file: UserFile = option(doc="the user's own interactions file (source `file` only)")
 
 
 @dataclass(frozen=True)

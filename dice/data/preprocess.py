@@ -161,13 +161,20 @@ def reindex(frame: pd.DataFrame, stats: dict) -> Prepared:
     interactions = Interactions(
         user.astype(np.int64), item.astype(np.int64), n_users=len(user_ids), n_items=len(item_ids)
     )
-    return Prepared(
-        interactions, np.asarray(user_ids, np.int64), np.asarray(item_ids, np.int64), stats
-    )
+    return Prepared(interactions, _id_array(user_ids), _id_array(item_ids), stats)
 
 
-def save_prepared(prepared: Prepared, folder: str | Path) -> None:
-    """Write interactions.parquet, user_ids.parquet, item_ids.parquet and meta.json atomically."""
+def _id_array(ids) -> NDArray:
+    """Original ids: int64, or strings (a user's file with text ids)."""
+    ids = np.asarray(ids)
+    return ids.astype(np.int64) if np.issubdtype(ids.dtype, np.number) else ids.astype(str)
+
+
+def save_prepared(
+    prepared: Prepared, folder: str | Path, *, provenance: dict | None = None
+) -> None:
+    """Write interactions.parquet, user_ids.parquet, item_ids.parquet and meta.json atomically
+    (`provenance`, e.g. the user's file and its SHA-256, goes into meta.json when given)."""
     folder = Path(folder)
     inter = prepared.interactions
     inter.save(folder / "interactions.parquet")
@@ -175,6 +182,8 @@ def save_prepared(prepared: Prepared, folder: str | Path) -> None:
         frame = pd.DataFrame({name: np.arange(len(ids), dtype=np.int64), "original_id": ids})
         write_parquet(folder / f"{name}_ids.parquet", frame)
     meta = {"n_users": inter.n_users, "n_items": inter.n_items, "stats": prepared.stats}
+    if provenance:
+        meta["provenance"] = provenance
     write_json(folder / "meta.json", meta)
 
 
@@ -198,8 +207,14 @@ def load_prepared(folder: str | Path) -> Prepared:
     return Prepared(inter, user_ids, item_ids, meta.get("stats", {}))
 
 
-def _read_id_map(path: Path, name: str, size: int) -> NDArray[np.int64]:
-    frame = read_int_frame(path, (name, "original_id"))
+def _read_id_map(path: Path, name: str, size: int) -> NDArray:
+    frame = read_int_frame(path, (name,))
     if not np.array_equal(frame[name].to_numpy(), np.arange(size)):
         raise DiceError(f"column {name!r} must list 0..{size - 1} in order", path=path)
-    return frame["original_id"].to_numpy(np.int64)
+    original = pd.read_parquet(path, columns=["original_id"])["original_id"]
+    if pd.api.types.is_integer_dtype(original):
+        return original.to_numpy(np.int64)
+    if pd.api.types.is_string_dtype(original):  # text ids of a user's file
+        return original.to_numpy(str)
+    raise DiceError(f"column 'original_id' must hold integers or strings, not {original.dtype}",
+                    path=path)  # fmt: skip

@@ -1,0 +1,194 @@
+"""Random-exposure test sets (Yahoo! R3, Coat, KuaiRec) from small files written here in each
+publisher's format: reading, binarisation, the split of the random part, the message for a
+missing file, and the workflow on all three."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dice.config import validate_config
+from dice.data.interactions import Split
+from dice.data.random_exposure import FILES, random_exposure_split, read_parts
+from dice.errors import DiceError
+from dice.plan import data_stage
+from dice.runs import prepare_dataset, split_dataset
+
+KUAIREC_HEADER = "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
+
+
+def write_yahoo(folder, biased, random):
+    """Tab-separated user, item, rating; ids from 1 as published."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in zip(FILES["yahoo_r3"][:2], (biased, random), strict=True):
+        (folder / name).write_text("".join(f"{u}\t{i}\t{r}\n" for u, i, r in rows))
+
+
+def write_coat(folder, biased, random, shape):
+    """Dense users × items matrices of ratings, 0 = none, space-separated."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in zip(FILES["coat"][:2], (biased, random), strict=True):
+        matrix = np.zeros(shape, dtype=int)
+        for u, i, r in rows:
+            matrix[u, i] = r
+        (folder / name).write_text("\n".join(" ".join(map(str, row)) for row in matrix) + "\n")
+
+
+def write_kuairec(folder, biased, random):
+    """CSV with the published header; watch_ratio is the last column."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in zip(FILES["kuairec"][:2], (biased, random), strict=True):
+        lines = [f"{u},{i},1000,500,2020-07-05 00:00:00.000,20200705,1593878400.0,{r}"
+                 for u, i, r in rows]  # fmt: skip
+        (folder / name).write_text(KUAIREC_HEADER + "\n" + "\n".join(lines) + "\n")
+
+
+BIASED = [(1, 1, 5), (1, 2, 4), (2, 2, 5), (2, 3, 1), (3, 1, 4)]
+RANDOM = [(1, 3, 5), (2, 1, 4), (2, 2, 5), (3, 3, 2), (4, 4, 5)]  # (2, 2) is also biased
+
+
+@pytest.mark.parametrize("source", ["yahoo_r3", "coat", "kuairec"])
+def test_each_publishers_format_reads_the_same_ratings(tmp_path, source):
+    folder = tmp_path / source
+    if source == "yahoo_r3":
+        write_yahoo(folder, BIASED, RANDOM)
+    elif source == "coat":
+        write_coat(folder, BIASED, RANDOM, shape=(5, 5))
+    else:
+        write_kuairec(folder, BIASED, RANDOM)
+    biased, random = read_parts(source, folder)
+    for frame, rows in ((biased, BIASED), (random, RANDOM)):
+        got = sorted(zip(frame["user"], frame["item"], frame["rating"], strict=True))
+        assert got == sorted((u, i, float(r)) for u, i, r in rows)
+
+
+def config_for(source, **preprocess):
+    entry = {"source": source, **({"preprocess": preprocess} if preprocess else {})}
+    return validate_config({"datasets": {"d": entry}})
+
+
+def test_binarisation_follows_the_catalogue_unless_the_dataset_overrides_it():
+    assert data_stage(config_for("yahoo_r3"), "d").settings["preprocess"]["rating_threshold"] == 4
+    assert data_stage(config_for("kuairec"), "d").settings["preprocess"]["rating_threshold"] == 2.0
+    own = data_stage(config_for("coat", rating_threshold=5), "d")
+    assert own.settings["preprocess"]["rating_threshold"] == 5
+
+
+def test_prepare_and_split_train_on_the_biased_part_and_test_on_the_random_part(tmp_path):
+    raw = tmp_path / "raw"
+    write_yahoo(raw / "yahoo_r3", BIASED, RANDOM)
+    settings = data_stage(config_for("yahoo_r3"), "d").settings
+    data = tmp_path / "data"
+    prepare_dataset("d", settings["entry"], settings["preprocess"], raw_dir=raw, out=data, seed=0)
+    options = {"seed": 1, "cap": 0.9, "cap_mode": "percentile", "scope": "global",
+               "intervened_train_share": 0.0, "valid_share": 0.5, "test_share": 0.5}  # fmt: skip
+    split_dataset(data, options, out=tmp_path / "split")
+    split = Split.load(tmp_path / "split")
+    ids = pd.read_parquet(data / "user_ids.parquet")["original_id"].to_numpy()
+    items = pd.read_parquet(data / "item_ids.parquet")["original_id"].to_numpy()
+
+    def pairs(part):
+        return {(int(ids[u]), int(items[i])) for u, i in zip(part.user, part.item, strict=True)}
+
+    # ratings >= 4: biased (1,1) (1,2) (2,2) (3,1); random (1,3) (2,1) (4,4), (2,2) dropped
+    assert pairs(split.train_normal) == {(1, 1), (1, 2), (2, 2), (3, 1)}
+    held = pairs(split.valid) | pairs(split.test)
+    assert held == {(1, 3), (2, 1), (4, 4)} and len(split.train_intervened) == 0
+    assert {len(split.valid), len(split.test)} == {1, 2}  # 3 records at 1:1: round(1.5) = 2
+
+
+def test_the_random_part_is_cut_by_share_and_seed():
+    from dice.data.interactions import Interactions
+
+    train = Interactions(np.array([0]), np.array([0]), 10, 10)
+    random = Interactions(np.repeat(np.arange(10), 2), np.tile([1, 2], 10), 10, 10)
+    rng = np.random.default_rng
+    kwargs = {"intervened_train_share": 0.1, "valid_share": 0.1, "test_share": 0.2}
+    split = random_exposure_split(train, random, **kwargs, rng=rng(0))
+    # 20 random records: 2 to intervened train; of 18, 18 * 1/3 = 6 to valid, 12 to test
+    assert (len(split.train_intervened), len(split.valid), len(split.test)) == (2, 6, 12)
+    again = random_exposure_split(train, random, **kwargs, rng=rng(0))
+    other = random_exposure_split(train, random, **kwargs, rng=rng(1))
+    assert np.array_equal(split.test.keys(), again.test.keys())
+    assert not np.array_equal(split.test.keys(), other.test.keys())
+    everything = np.concatenate(
+        [split.part(p).keys() for p in ("train_intervened", "valid", "test")]
+    )
+    assert np.array_equal(np.sort(everything), np.sort(random.keys()))
+
+
+def test_a_missing_file_says_which_and_where_to_get_it(tmp_path):
+    with pytest.raises(DiceError) as info:
+        read_parts("coat", tmp_path / "coat")
+    assert str(info.value) == (
+        f"{tmp_path / 'coat' / 'train.ascii'}: not found (expected train.ascii of the Coat archive "
+        "of Schnabel et al. (https://www.cs.cornell.edu/~schnabts/mnar/), placed here by you)"
+    )
+
+
+def synthetic_files(root, seed=0, n_users=30, n_items=25):
+    """Files in the three publishers' formats: ratings 1-5, popularity-skewed biased part."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_items + 1)
+    rows = {"biased": [], "random": []}
+    for user in range(n_users):
+        for item in rng.choice(n_items, 10, replace=False, p=popularity / popularity.sum()):
+            rows["biased"].append((user, int(item), int(rng.integers(3, 6))))
+        for item in rng.choice(n_items, 5, replace=False):
+            rows["random"].append((user, int(item), int(rng.integers(3, 6))))
+    one_based = {k: [(u + 1, i + 1, r) for u, i, r in v] for k, v in rows.items()}
+    write_yahoo(root / "yahoo_r3", one_based["biased"], one_based["random"])
+    write_coat(root / "coat", rows["biased"], rows["random"], shape=(n_users, n_items))
+    ratios = [[(u, i, r / 2) for u, i, r in rows[k]] for k in ("biased", "random")]
+    write_kuairec(root / "kuairec", *ratios)  # watch ratios 1.5 to 2.5
+
+
+def workflow_config(path):
+    config = {
+        "datasets": {s: {"source": s} for s in ("yahoo_r3", "coat", "kuairec")},
+        "backbones": ["mf", "lightgcn"],
+        "methods": ["none", "ips", "ips-c", "ips-cn", "ips-cnsr", "cause", "dice", "itempop"],
+        "method_settings": {"ips-cnsr": {"ips_smoothing": 0.5}},
+        "profile": "smoke",
+        "train": {"max_epochs": 2, "drop_last": False},
+        "evaluation": {"ks": [5, 10], "valid_metric": "recall@10"},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_workflow_plans_every_method_on_the_three_and_names_a_missing_file(tmp_path):
+    from tests.test_workflow import snakemake
+
+    config = str(workflow_config(tmp_path / "random.yaml"))
+    result = snakemake("all", "-n", "--cores", "1", "--configfile", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("rule train:") + result.stdout.count("localrule train:") >= 1
+    for source in ("yahoo_r3", "coat", "kuairec"):
+        assert f"/{source}/cap0.9-share0.1/lightgcn/dice/seed0" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_every_method_on_the_three(tmp_path):
+    from tests.test_workflow import snakemake
+
+    synthetic_files(tmp_path / "resources" / "raw")
+    config = str(workflow_config(tmp_path / "random.yaml"))
+    result = snakemake("all", "--cores", "2", "--configfile", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "results" / "random" / "tables" / "table2.csv")
+    assert set(table["dataset"]) == {"yahoo_r3", "coat", "kuairec"}
+    assert len(table.groupby(["dataset", "backbone", "method"])) == 3 * 2 * 8  # every method
+
+
+def test_placed_files_are_part_of_the_data_identity(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the plan looks in resources/raw/<source>/ of the run folder
+    absent = data_stage(config_for("coat"), "d")
+    assert absent.settings["files_sha256"] == {"train.ascii": None, "test.ascii": None}
+    write_coat(tmp_path / "resources" / "raw" / "coat", BIASED, RANDOM, shape=(5, 5))
+    placed = data_stage(config_for("coat"), "d")
+    write_coat(tmp_path / "resources" / "raw" / "coat", BIASED[:-1], RANDOM, shape=(5, 5))
+    changed = data_stage(config_for("coat"), "d")
+    assert len({absent.id, placed.id, changed.id}) == 3
