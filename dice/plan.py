@@ -24,8 +24,7 @@ from pathlib import Path
 import yaml
 
 from dice.config import needs_intervened, run_settings
-from dice.data.random_exposure import SOURCES as RANDOM_EXPOSURE
-from dice.data.random_exposure import placed_sha256
+from dice.data import random_exposure
 from dice.data.userfile import file_sha256, file_spec
 from dice.errors import DiceError
 from dice.hpo import apply_overrides, grid_points
@@ -121,10 +120,8 @@ def data_stage(config: Mapping, dataset: str) -> Stage:
     row = settings["source"] or {}
     if "rating_threshold" in row and "rating_threshold" not in entry_preprocess:
         preprocess["rating_threshold"] = row["rating_threshold"]  # a random-exposure source's
-    if entry["source"] in RANDOM_EXPOSURE:  # the placed files (rule prepare: resources/raw)
-        settings["files_sha256"] = placed_sha256(
-            entry["source"], f"resources/raw/{entry['source']}"
-        )
+    if (source := entry["source"]) in random_exposure.SOURCES:  # placed in resources/raw
+        settings["files_sha256"] = random_exposure.placed_sha256(source, f"resources/raw/{source}")
     if entry["source"] == "file":  # the user's own file: its content is part of what it is
         spec = entry["file"] = file_spec(entry, dataset=dataset)
         settings["file_sha256"] = file_sha256(spec["path"], dataset=dataset)
