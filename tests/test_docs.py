@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -298,10 +299,16 @@ def options_shown(tokens: list[str]) -> list[str]:
     return [t.split("=")[0] for t in tokens if t.startswith("--")]
 
 
+@functools.cache
+def help_of(module: str, sub: str | None, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m module [sub] --help`, run once per subcommand (pages show many commands)."""
+    return run([sys.executable, "-m", module, *([sub] if sub else []), "--help"], cwd, timeout=300)
+
+
 def check_help(module: str, tokens: list[str], cwd: Path) -> str | None:
     sub = next((t for t in tokens if not t.startswith("-")), None)
     args = [sys.executable, "-m", module, *([sub] if sub else []), "--help"]
-    done = run(args, cwd, timeout=300)
+    done = help_of(module, sub, cwd)
     if done.returncode != 0:
         return f"{' '.join(args[1:])} failed: {done.stderr.strip()[-300:]}"
     missing = [o for o in options_shown(tokens) if o not in done.stdout]
