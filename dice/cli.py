@@ -204,7 +204,9 @@ three common invocations:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, extensions: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; without `extensions`, only the stage commands (cheap to import:
+    the workflow's per-job commands then skip the plotting and statistics stack)."""
     parser = argparse.ArgumentParser(prog="dice", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,13 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     import importlib
 
-    for module in EXTENSIONS:
+    for module in EXTENSIONS if extensions else ():
         importlib.import_module(module).register(sub)
     return parser
 
 
+def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The stage commands' parser when `argv` names one of them, else the whole one."""
+    core = build_parser(extensions=False)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    choices = core._subparsers._group_actions[0].choices  # the subcommands registered above
+    return core if command in choices else build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser_for(argv).parse_args(argv)
     try:
         _setup(args)
         args.func(args)
