@@ -6,10 +6,15 @@ from __future__ import annotations
 
 def deterministic_kernels(device: str) -> None:
     """Deterministic torch kernels where torch has them (bit-identical CPU reruns); on CUDA, ops
-    without one warn instead of failing."""
+    without one warn instead of failing.
+
+    `set_deterministic_debug_mode("error")` is `use_deterministic_algorithms(True)` ("warn":
+    with `warn_only=True`) minus the latter's flag for `torch.compile`, which the suite does not
+    use; the latter imports torch's compiler stack to set that flag, about as long as importing
+    torch itself, in every training job."""
     import torch
 
-    torch.use_deterministic_algorithms(True, warn_only=device != "cpu")
+    torch.set_deterministic_debug_mode("error" if device == "cpu" else "warn")
 
 
 def tune_allocator() -> bool:
