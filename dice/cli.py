@@ -123,18 +123,25 @@ def cmd_split(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from dice.runs import train_run
 
-    info = train_run(args.split, _settings(args), seed=args.seed, out=args.out,
-                     device=_device(args.device), force=args.force)  # fmt: skip
+    settings, device = _settings(args), _device(args.device)
+    info = train_run(args.split, settings, seed=args.seed, out=args.out, device=device,
+                     force=args.force)  # fmt: skip
     print(json.dumps(info))
+    if args.evaluate:  # the workflow's one job per run: no second start-up, no second load
+        _evaluate(args, settings, device, run_dir=args.out)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
+def _evaluate(args: argparse.Namespace, settings: dict, device: str, *, run_dir: Path) -> None:
     from dice.runs import evaluate_run
 
     context = json.loads(args.context) if args.context else {}
-    metrics = evaluate_run(args.split, _settings(args), seed=args.seed, run_dir=args.run,
-                           context=context, device=_device(args.device), truth_path=args.truth)  # fmt: skip
+    metrics = evaluate_run(args.split, settings, seed=args.seed, run_dir=run_dir,
+                           context=context, device=device, truth_path=args.truth)  # fmt: skip
     print(json.dumps({"test": metrics["test"]}))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    _evaluate(args, _settings(args), _device(args.device), run_dir=args.run)
 
 
 def cmd_hpo_select(args: argparse.Namespace) -> None:
@@ -246,18 +253,19 @@ def build_parser(*, extensions: bool = True) -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
         p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--context", help="JSON describing the run (dataset, split, …) for "
+                       "run.json" + (" (with --evaluate)" if name == "train" else ""))  # fmt: skip
+        p.add_argument("--truth", type=Path, help="the simulator's ground truth (synthetic "
+                       "data): adds the disentanglement scores")  # fmt: skip
         p.set_defaults(func=func)
     sub.choices["train"].add_argument("--out", type=Path, required=True, help="run folder")
     sub.choices["train"].add_argument(
         "--force", action="store_true", help="overwrite a finished run"
     )
+    sub.choices["train"].add_argument(
+        "--evaluate", action="store_true", help="then test it in the same process, as "
+        "`dice evaluate --run OUT` does (the workflow's train jobs do)")  # fmt: skip
     sub.choices["evaluate"].add_argument("--run", type=Path, required=True, help="run folder")
-    sub.choices["evaluate"].add_argument(
-        "--context", help="JSON describing the run (dataset, split, …)"
-    )
-    sub.choices["evaluate"].add_argument(
-        "--truth", type=Path, help="the simulator's ground truth (synthetic data)"
-    )
 
     p = sub.add_parser("hpo-select", help="grid-point metrics → the chosen point (JSON)")
     p.add_argument(

@@ -21,7 +21,7 @@ from dice.plan import Plan, data_stage, identity, main_split
 from tests.conftest import ROOT
 from tests.test_workflow import snakemake
 
-STAGE_RULES = ("prepare", "split", "train", "evaluate", "hpo_point", "hpo_select")
+STAGE_RULES = ("prepare", "split", "train", "hpo_point", "hpo_select")
 TINY = {
     "datasets": {"tiny": {"source": "synthetic", "preset": "tiny"}},
     "backbones": ["mf"],
@@ -75,7 +75,6 @@ def expected_jobs(old: dict, new: dict) -> dict[str, int]:
             jobs["train"] += changed * len(new["seeds"])
             jobs["hpo_point"] += changed * len(grid)
             jobs["hpo_select"] += int(changed and bool(grid))
-    jobs["evaluate"] = jobs["train"]
     return {rule: count for rule, count in jobs.items() if count}
 
 

@@ -31,4 +31,4 @@ def test_profile_plans_the_smoke_dag(tmp_path, profile):
     smoke = yaml.safe_load(SMOKE.read_text())
     runs = len(smoke["backbones"]) * len(smoke["methods"]) * len(smoke["seeds"])
     jobs = planned_jobs(output)
-    assert jobs["train"] == runs and jobs["evaluate"] == runs, jobs
+    assert jobs["train"] == runs and "evaluate" not in jobs, jobs  # one job trains and tests

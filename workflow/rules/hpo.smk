@@ -24,11 +24,9 @@ rule hpo_point:
         split=point_split_dir,
         out=folder_of("model"),
     shell:
-        "(python -m dice train --split {params.split} --settings {params.settings:q} "
-        "--seed {params.seed} --out {params.out} --threads {threads} --force && "
-        "python -m dice evaluate --split {params.split} --settings {params.settings:q} "
-        "--seed {params.seed} --run {params.out} --context {params.context:q} "
-        "--threads {threads}) > {log} 2>&1"
+        "python -m dice train --split {params.split} --settings {params.settings:q} "
+        "--seed {params.seed} --out {params.out} --threads {threads} --force --evaluate "
+        "--context {params.context:q} > {log} 2>&1"
 
 
 rule hpo_select:
