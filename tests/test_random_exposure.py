@@ -259,6 +259,20 @@ def test_the_workflow_runs_on_the_three(tmp_path):
     table = pd.read_csv(tmp_path / "results" / "random" / "tables" / "table2.csv")
     assert set(table["dataset"]) == {"yahoo_r3", "coat", "kuairec"}
     assert len(table.groupby(["dataset", "backbone", "method"])) == 3 * 1 * len(methods)
+    recall = table[table["metric"] == "recall"]
+    assert set(zip(recall["dataset"], recall["k"], strict=True)) == {
+        (d, k) for d in ("yahoo_r3", "coat", "kuairec") for k in (5, 10)
+    }
+    assert recall["mean"].between(0, 1).all()
+    check_table1(tmp_path / "results" / "random" / "tables" / "table1.csv")
+
+
+def check_table1(path):
+    """Table 1 has a row per source; the same ratings (see `synthetic_files`) give Yahoo! R3 and
+    Coat (>= 4) the same count, KuaiRec (ratings / 2 > 2: only the fives) fewer."""
+    ours = pd.read_csv(path).query("source == 'ours'").set_index("dataset")["interactions"]
+    assert set(ours.index) == {"yahoo_r3", "coat", "kuairec"}
+    assert ours["yahoo_r3"] == ours["coat"] > ours["kuairec"] > 0
 
 
 def test_placed_files_are_part_of_the_data_identity(tmp_path, monkeypatch):
