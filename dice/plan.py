@@ -117,11 +117,10 @@ def data_stage(config: Mapping, dataset: str) -> Stage:
     entry = {k: v for k, v in entry.items() if k not in ("main_grid", "preprocess")}
     settings = {"dataset": dataset, "entry": entry, "preprocess": preprocess,
                 "seed": config["split"]["seed"], "source": _source_of(entry)}  # fmt: skip
-    row = settings["source"] or {}
-    if "rating_threshold" in row and "rating_threshold" not in entry_preprocess:
-        preprocess["rating_threshold"] = row["rating_threshold"]  # a random-exposure source's
-    if (source := entry["source"]) in random_exposure.SOURCES:  # placed in resources/raw
-        settings["files_sha256"] = random_exposure.placed_sha256(source, f"resources/raw/{source}")
+    if (source := entry["source"]) in random_exposure.SOURCES:  # files placed in resources/raw
+        preprocess.update(random_exposure.source_preprocess(source) | entry_preprocess)
+        raw = f"resources/raw/{source}"
+        settings["files_sha256"] = random_exposure.placed_sha256(source, raw, dataset=dataset)
     if entry["source"] == "file":  # the user's own file: its content is part of what it is
         spec = entry["file"] = file_spec(entry, dataset=dataset)
         settings["file_sha256"] = file_sha256(spec["path"], dataset=dataset)

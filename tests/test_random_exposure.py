@@ -69,21 +69,33 @@ def config_for(source, **preprocess):
     return validate_config({"datasets": {"d": entry}})
 
 
-def test_binarisation_follows_the_catalogue_unless_the_dataset_overrides_it():
-    assert data_stage(config_for("yahoo_r3"), "d").settings["preprocess"]["rating_threshold"] == 4
-    assert data_stage(config_for("kuairec"), "d").settings["preprocess"]["rating_threshold"] == 2.0
-    own = data_stage(config_for("coat", rating_threshold=5), "d")
-    assert own.settings["preprocess"]["rating_threshold"] == 5
+@pytest.fixture
+def placed(tmp_path, monkeypatch):
+    """The three sources' files in resources/raw/ of the folder the plan runs in."""
+    monkeypatch.chdir(tmp_path)
+    synthetic_files(tmp_path / "resources" / "raw")
+    return tmp_path / "resources" / "raw"
 
 
-def test_prepare_and_split_train_on_the_biased_part_and_test_on_the_random_part(tmp_path):
-    raw = tmp_path / "raw"
-    write_yahoo(raw / "yahoo_r3", BIASED, RANDOM)
-    settings = data_stage(config_for("yahoo_r3"), "d").settings
+def test_binarisation_follows_the_source_unless_the_dataset_overrides_it(placed):
+    def threshold(config):
+        return data_stage(config, "d").settings["preprocess"]["rating_threshold"]
+
+    assert threshold(config_for("yahoo_r3")) == threshold(config_for("coat")) == 4
+    assert threshold(config_for("coat", rating_threshold=5)) == 5
+    # KuaiRec: watch_ratio > 2, strictly: the threshold is the next float after 2.0
+    assert 2.0 < threshold(config_for("kuairec")) <= 2.0 + 1e-12
+
+
+def prepared_pairs(source, placed, tmp_path, *, share=0.0):
+    """(biased, held-out) positive pairs (original ids) after prepare and split of `source`."""
+    settings = data_stage(config_for(source), "d").settings
     data = tmp_path / "data"
-    prepare_dataset("d", settings["entry"], settings["preprocess"], raw_dir=raw, out=data, seed=0)
+    prepare_dataset(
+        "d", settings["entry"], settings["preprocess"], raw_dir=placed, out=data, seed=0
+    )
     options = {"seed": 1, "cap": 0.9, "cap_mode": "percentile", "scope": "global",
-               "intervened_train_share": 0.0, "valid_share": 0.5, "test_share": 0.5}  # fmt: skip
+               "intervened_train_share": share, "valid_share": 0.5, "test_share": 0.5}  # fmt: skip
     split_dataset(data, options, out=tmp_path / "split")
     split = Split.load(tmp_path / "split")
     ids = pd.read_parquet(data / "user_ids.parquet")["original_id"].to_numpy()
@@ -92,11 +104,27 @@ def test_prepare_and_split_train_on_the_biased_part_and_test_on_the_random_part(
     def pairs(part):
         return {(int(ids[u]), int(items[i])) for u, i in zip(part.user, part.item, strict=True)}
 
-    # ratings >= 4: biased (1,1) (1,2) (2,2) (3,1); random (1,3) (2,1) (4,4), (2,2) dropped
-    assert pairs(split.train_normal) == {(1, 1), (1, 2), (2, 2), (3, 1)}
-    held = pairs(split.valid) | pairs(split.test)
-    assert held == {(1, 3), (2, 1), (4, 4)} and len(split.train_intervened) == 0
+    assert len(split.train_intervened) == 0
     assert {len(split.valid), len(split.test)} == {1, 2}  # 3 records at 1:1: round(1.5) = 2
+    return pairs(split.train_normal), pairs(split.valid) | pairs(split.test)
+
+
+def test_prepare_and_split_train_on_the_biased_part_and_test_on_the_random_part(placed, tmp_path):
+    write_yahoo(placed / "yahoo_r3", BIASED, RANDOM)
+    biased, held = prepared_pairs("yahoo_r3", placed, tmp_path)
+    # ratings >= 4: biased (1,1) (1,2) (2,2) (3,1); random (1,3) (2,1) (4,4), (2,2) dropped
+    assert biased == {(1, 1), (1, 2), (2, 2), (3, 1)}
+    assert held == {(1, 3), (2, 1), (4, 4)}
+
+
+def test_a_kuairec_positive_is_a_watch_ratio_above_two(placed, tmp_path):
+    ratios = {1: 2.0, 2: 2.001, 3: 1.99, 4: 7.5, 5: 2.0}
+    biased = [(u, 1, ratios[u]) for u in ratios]  # users 2 and 4 only
+    random = [(1, 2, 2.5), (2, 2, 2.0), (3, 3, 3.0), (4, 4, 2.0000001), (5, 5, 0.5)]
+    write_kuairec(placed / "kuairec", biased, random)
+    got_biased, held = prepared_pairs("kuairec", placed, tmp_path)
+    assert got_biased == {(2, 1), (4, 1)}
+    assert held == {(1, 2), (3, 3), (4, 4)}
 
 
 def test_the_random_part_is_cut_by_share_and_seed():
@@ -119,12 +147,43 @@ def test_the_random_part_is_cut_by_share_and_seed():
     assert np.array_equal(np.sort(everything), np.sort(random.keys()))
 
 
-def test_a_missing_file_says_which_and_where_to_get_it(tmp_path):
+def test_a_missing_file_says_which_where_to_get_it_and_where_to_place_it(tmp_path):
     with pytest.raises(DiceError) as info:
         read_parts("coat", tmp_path / "coat")
     assert str(info.value) == (
-        f"{tmp_path / 'coat' / 'train.ascii'}: not found (expected train.ascii of the Coat archive "
-        "of Schnabel et al. (https://www.cs.cornell.edu/~schnabts/mnar/), placed here by you)"
+        f"{tmp_path / 'coat' / 'train.ascii'}: not found (expected train.ascii, from the Coat data "
+        "of Schnabel et al., ICML'16 (https://www.cs.cornell.edu/~schnabts/mnar/): place the "
+        "publisher's file there, unchanged; test.ascii is missing too)"
+    )
+    write_coat(tmp_path / "coat", BIASED, RANDOM, shape=(5, 5))
+    (tmp_path / "coat" / "test.ascii").unlink()
+    with pytest.raises(DiceError, match=r"coat/test.ascii: not found \(expected test.ascii, from"):
+        read_parts("coat", tmp_path / "coat")
+
+
+def test_the_plan_stops_at_an_absent_file_with_one_line(tmp_path, monkeypatch, capsys):
+    from dice.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "mine.yaml"
+    datasets = {"music": {"source": "yahoo_r3"}, "video": {"source": "kuairec"}}
+    config.write_text(yaml.safe_dump({"datasets": datasets}))
+    assert main(["plan", "--config", str(config)]) == 2
+    expected = (
+        f"error: {tmp_path}/resources/raw/yahoo_r3/ydata-ymusic-rating-study-v1_0-train.txt: not "
+        "found (expected ydata-ymusic-rating-study-v1_0-train.txt of dataset 'music', from "
+        "Yahoo! Webscope dataset R3, after accepting its licence "
+        "(https://webscope.sandbox.yahoo.com/catalog.php?datatype=r&did=3): place the publisher's "
+        "file there, unchanged; ydata-ymusic-rating-study-v1_0-test.txt is missing too)\n"
+    )
+    assert capsys.readouterr().err == expected
+    synthetic_files(tmp_path / "resources" / "raw")
+    (tmp_path / "resources" / "raw" / "kuairec" / "small_matrix.csv").write_text("")
+    assert main(["plan", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path}/resources/raw/kuairec/small_matrix.csv: is empty (expected "
+        "small_matrix.csv of dataset 'video', from KuaiRec 2.0, folder 'KuaiRec 2.0/data' of "
+        "its archive (https://kuairec.com): place the publisher's file there, unchanged)\n"
     )
 
 
@@ -162,10 +221,23 @@ def workflow_config(path, *, methods=EVERY_METHOD, backbones=("mf", "lightgcn"))
     return path
 
 
-def test_the_workflow_plans_every_method_on_the_three_and_names_a_missing_file(tmp_path):
+def test_the_workflow_names_a_missing_file_and_plans_every_method_on_the_three(tmp_path):
     from tests.test_workflow import snakemake
 
     config = str(workflow_config(tmp_path / "random.yaml"))
+    synthetic_files(tmp_path / "resources" / "raw")
+    missing = tmp_path / "resources" / "raw" / "coat" / "test.ascii"
+    missing.unlink()
+    result = snakemake("all", "-n", "--cores", "1", "--configfile", config, cwd=tmp_path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {missing}: not found (expected test.ascii of dataset 'coat', from the Coat data "
+        "of Schnabel et al., ICML'16 (https://www.cs.cornell.edu/~schnabts/mnar/): place the "
+        "publisher's file there, unchanged)"
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+    synthetic_files(tmp_path / "resources" / "raw")
     result = snakemake("all", "-n", "--cores", "1", "--configfile", config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("rule train:") + result.stdout.count("localrule train:") >= 1
@@ -187,14 +259,29 @@ def test_the_workflow_runs_on_the_three(tmp_path):
     table = pd.read_csv(tmp_path / "results" / "random" / "tables" / "table2.csv")
     assert set(table["dataset"]) == {"yahoo_r3", "coat", "kuairec"}
     assert len(table.groupby(["dataset", "backbone", "method"])) == 3 * 1 * len(methods)
+    recall = table[table["metric"] == "recall"]
+    assert set(zip(recall["dataset"], recall["k"], strict=True)) == {
+        (d, k) for d in ("yahoo_r3", "coat", "kuairec") for k in (5, 10)
+    }
+    assert recall["mean"].between(0, 1).all()
+    check_table1(tmp_path / "results" / "random" / "tables" / "table1.csv")
+
+
+def check_table1(path):
+    """Table 1 has a row per source; the same ratings (see `synthetic_files`) give Yahoo! R3 and
+    Coat (>= 4) the same count, KuaiRec (ratings / 2 > 2: only the fives) fewer."""
+    ours = pd.read_csv(path).query("source == 'ours'").set_index("dataset")["interactions"]
+    assert set(ours.index) == {"yahoo_r3", "coat", "kuairec"}
+    assert ours["yahoo_r3"] == ours["coat"] > ours["kuairec"] > 0
 
 
 def test_placed_files_are_part_of_the_data_identity(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the plan looks in resources/raw/<source>/ of the run folder
-    absent = data_stage(config_for("coat"), "d")
-    assert absent.settings["files_sha256"] == {"train.ascii": None, "test.ascii": None}
+    with pytest.raises(DiceError, match="train.ascii: not found"):
+        data_stage(config_for("coat"), "d")
     write_coat(tmp_path / "resources" / "raw" / "coat", BIASED, RANDOM, shape=(5, 5))
     placed = data_stage(config_for("coat"), "d")
+    assert set(placed.settings["files_sha256"]) == {"train.ascii", "test.ascii"}
     write_coat(tmp_path / "resources" / "raw" / "coat", BIASED[:-1], RANDOM, shape=(5, 5))
     changed = data_stage(config_for("coat"), "d")
-    assert len({absent.id, placed.id, changed.id}) == 3
+    assert placed.id != changed.id

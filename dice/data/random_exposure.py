@@ -18,6 +18,8 @@ Files and layouts (as published):
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,42 +28,85 @@ import pandas as pd
 from dice.data.interactions import Interactions, Split
 from dice.errors import DiceError
 from dice.io import readable_file
+from dice.settings import setting
 
-#: source -> (biased file, random-exposure file, where to get them)
+#: source -> (biased file, random-exposure file, where to get them: the publisher's page)
 FILES: dict[str, tuple[str, str, str]] = {
     "yahoo_r3": ("ydata-ymusic-rating-study-v1_0-train.txt",
                  "ydata-ymusic-rating-study-v1_0-test.txt",
-                 "Yahoo! Webscope dataset R3 (https://webscope.sandbox.yahoo.com, licence "
-                 "agreement required)"),
+                 "Yahoo! Webscope dataset R3, after accepting its licence "
+                 "(https://webscope.sandbox.yahoo.com/catalog.php?datatype=r&did=3)"),
     "coat": ("train.ascii", "test.ascii",
-             "the Coat archive of Schnabel et al. (https://www.cs.cornell.edu/~schnabts/mnar/)"),
+             "the Coat data of Schnabel et al., ICML'16 (https://www.cs.cornell.edu/~schnabts/mnar/)"),
     "kuairec": ("big_matrix.csv", "small_matrix.csv",
-                "KuaiRec 2.0, folder 'KuaiRec 2.0/data' (https://kuairec.com, CC BY-SA 4.0)"),
+                "KuaiRec 2.0, folder 'KuaiRec 2.0/data' of its archive (https://kuairec.com)"),
 }  # fmt: skip
 SOURCES: tuple[str, ...] = tuple(FILES)
 RANDOM_FILE = "random.parquet"  # the random-exposure positives, beside interactions.parquet
 
+AUTODEBIAS = ("Chen et al., \"AutoDebias: Learning to Debias for Recommendation\", SIGIR'21, its "
+              "implicit-feedback experiments on Yahoo!R3 and Coat (the rule as the authors' code "
+              "applies it; the paper's section was not re-read): github.com/DongHande/AutoDebias@"
+              "3f101859668dad3a72197222fad5c0a0829ba9d9 utils/load_dataset.py, threshold=4, a rating "
+              ">= threshold is 1 in both parts")  # fmt: skip
+KUAIREC = ("the publishers of KuaiRec (Gao et al., \"KuaiRec: A Fully-observed Dataset and Insights "
+           "for Evaluating Recommender Systems\", CIKM'22), README of github.com/chongminggao/"
+           "KuaiRec@85db04a562787d10757dacbe8a9b5b8f6c3eb42d, on the fields of big_matrix.csv and "
+           "small_matrix.csv: 'like = 1 if watch_ratio > 2.0'")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PositiveRules:
+    """Which ratings of each source are positives, in both parts: those >= the value (unless the
+    dataset's own ``preprocess.rating_threshold`` sets another). docs/data-sources.md."""
+
+    yahoo_r3: float = setting(
+        4.0, doc="ratings 1-5: a rating >= 4 is a positive", source=AUTODEBIAS
+    )
+    coat: float = setting(4.0, doc="ratings 1-5: a rating >= 4 is a positive", source=AUTODEBIAS)
+    kuairec: float = setting(
+        math.nextafter(2.0, math.inf),
+        doc="watch_ratio > 2 is a positive: the threshold is the least float64 above 2, so that "
+        ">= it is > 2 (a ratio of exactly 2.0 is not a positive)", source=KUAIREC)  # fmt: skip
+
+
+def source_preprocess(source: str) -> dict:
+    """The preprocess settings `source` sets unless a dataset's own ``preprocess`` does: the
+    rating threshold of its positives (`PositiveRules`; it replaces the top-level one)."""
+    return {"rating_threshold": getattr(PositiveRules(), source)}
+
 
 def read_parts(source: str, raw_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(self-selected, random-exposure) ratings of `source` as frames user, item, rating."""
-    raw_dir = Path(raw_dir)
-    frames = []
-    for name in FILES[source][:2]:
-        path = raw_dir / name
-        what = f"{name} of {FILES[source][2]}, placed here by you"
+    biased, random = (_READERS[source](path) for path in placed_files(source, raw_dir))
+    return biased, random
+
+
+def placed_files(source: str, raw_dir: str | Path, *, dataset: str | None = None) -> list[Path]:
+    """The paths of `source`'s two files in `raw_dir`, each a readable, non-empty file, else one
+    line naming the first absent one (absolute path), the publisher's page and the other file if
+    it is absent too: called when the workflow is planned, so nothing runs without them."""
+    paths = [Path(raw_dir).absolute() / name for name in FILES[source][:2]]
+    absent = [p.name for p in paths if not p.exists()]
+    for path in paths:
+        also = [name for name in absent if name != path.name]
+        what = (f"{path.name}{f' of dataset {dataset!r}' if dataset else ''}, from "
+                f"{FILES[source][2]}: place the publisher's file there, unchanged"
+                + (f"; {also[0]} is missing too" if also else ""))  # fmt: skip
         readable_file(path, what=what, allow_empty=False)
-        frames.append(_READERS[source](path))
-    return frames[0], frames[1]
+    return paths
 
 
-def placed_sha256(source: str, raw_dir: str | Path) -> dict[str, str | None]:
-    """The SHA-256 of each of `source`'s files placed in `raw_dir` (None: not there yet), part
-    of the data stage's identity: a replaced file gets a new data folder."""
+def placed_sha256(
+    source: str, raw_dir: str | Path, *, dataset: str | None = None
+) -> dict[str, str]:
+    """The SHA-256 of each of `source`'s files placed in `raw_dir`, part of the data stage's
+    identity: a replaced file gets a new data folder. DiceError when one is absent
+    (`placed_files`)."""
     from dice.data.userfile import file_sha256
 
-    files = {name: Path(raw_dir) / name for name in FILES[source][:2]}
-    return {name: file_sha256(path, dataset=source) if path.is_file() else None
-            for name, path in files.items()}  # fmt: skip
+    return {path.name: file_sha256(path, dataset=dataset or source)
+            for path in placed_files(source, raw_dir, dataset=dataset)}  # fmt: skip
 
 
 def _read_yahoo(path: Path) -> pd.DataFrame:
