@@ -144,10 +144,11 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
         search = _json_option(args.settings, "--settings", ("grid", "metric"))
     elif args.config and args.method:
         from dice.config import load_config
-        from dice.hpo import grid_points
+        from dice.hpo import grid_points, search_metric
 
         config = load_config(args.config)
-        search = {"grid": grid_points(config, args.method), "metric": config["hpo"]["metric"]}
+        search = {"grid": grid_points(config, args.method),
+                  "metric": search_metric(config, args.method)}  # fmt: skip
     else:
         raise DiceError("give --settings JSON (the grid search's), or --config with --method")
     if len(search["grid"]) != len(args.metrics):
@@ -175,7 +176,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
 #: each feature owns its command line next to its code).
-EXTENSIONS = ("dice.cli_report", "dice.cli_verify")
+EXTENSIONS = ("dice.cli_report", "dice.cli_verify", "dice.cli_leaderboard")
 
 
 DESCRIPTION = """\
