@@ -190,6 +190,7 @@ What the subcommands produce:
   prepare, split    a binarised, filtered data set; its intervened split (4 parts + stats.json)
   train, evaluate   one model (model.pt, history.csv); its metrics.json, top-K lists, run.json
   table1 … figure   the paper's tables and figures from finished runs
+  leaderboard       every method per backbone on the faithful and tuned tracks, ranked
   record, verify    expected/<config>.json from finished runs; fresh runs compared with it
   verify-paper      our Table 2 next to the paper's, with the paper's claims checked
 """

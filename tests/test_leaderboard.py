@@ -224,3 +224,37 @@ def test_leaderboard_command_writes_the_table_and_the_figure(board, tmp_path):
     assert "| toy       | MF         | tuned    | 1      | DICE" in md
     assert (tmp_path / "f/leaderboard_toy.png").stat().st_size > 0
     assert len(pd.read_csv(tmp_path / "t/leaderboard_toy.csv")) == 5
+
+
+# --- both tracks through the workflow ------------------------------------------------------------
+
+TINY_TUNED = {
+    "datasets": {"tiny": {"source": "synthetic", "preset": "tiny"}},
+    "backbones": ["mf"],
+    "methods": ["none", "dice", "itempop"],
+    "profile": "smoke",
+    "train": {"max_epochs": 2},
+    "studies": {"tuned": {"methods": ["none", "dice"], "seeds": [0, 1]}},
+    "hpo": {"tuned": {"budget": 2, "lr": [0.001, 0.01], "weight_decay": [0.0],
+                      "knobs": {"dice": {"discrepancy_weight": [0.01, 0.1]}}}},
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_both_tracks_run_through_the_workflow_into_the_leaderboard(tmp_path):
+    import yaml
+
+    from tests.test_workflow import snakemake
+
+    config = tmp_path / "tunedtiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_TUNED))
+    result = snakemake("all", "--cores", "2", "--configfile", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    points = list((tmp_path / "results/hpo").glob("*/tiny/*/mf/*-tuned/p*/metrics.json"))
+    assert len(points) == 2 * 2  # two methods × the budget: every point kept
+    table = pd.read_csv(tmp_path / "results/tunedtiny/tables/leaderboard_tiny.csv")
+    tracks = table.groupby("track")["method"].apply(set).to_dict()
+    assert tracks == {"faithful": {"none", "dice", "itempop"}, "tuned": {"none", "dice"}}
+    assert set(table.loc[table["track"] == "tuned", "n_seeds"]) == {2}
+    assert table.loc[table["method"] == "dice", "interest_rank_corr"].notna().all()
+    assert (tmp_path / "results/tunedtiny/figures/leaderboard_tiny.png").exists()
