@@ -151,10 +151,11 @@ def cmd_hpo_select(args: argparse.Namespace) -> None:
         search = _json_option(args.settings, "--settings", ("grid", "metric"))
     elif args.config and args.method:
         from dice.config import load_config
-        from dice.hpo import grid_points
+        from dice.hpo import grid_points, search_metric
 
         config = load_config(args.config)
-        search = {"grid": grid_points(config, args.method), "metric": config["hpo"]["metric"]}
+        search = {"grid": grid_points(config, args.method),
+                  "metric": search_metric(config, args.method)}  # fmt: skip
     else:
         raise DiceError("give --settings JSON (the grid search's), or --config with --method")
     if len(search["grid"]) != len(args.metrics):
@@ -182,7 +183,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 #: Modules that add subcommands with a ``register(subparsers)`` function (kept apart so that
 #: each feature owns its command line next to its code).
-EXTENSIONS = ("dice.cli_report", "dice.cli_verify")
+EXTENSIONS = ("dice.cli_report", "dice.cli_verify", "dice.cli_leaderboard")
 
 
 DESCRIPTION = """\
@@ -196,6 +197,7 @@ What the subcommands produce:
   prepare, split    a binarised, filtered data set; its intervened split (4 parts + stats.json)
   train, evaluate   one model (model.pt, history.csv); its metrics.json, top-K lists, run.json
   table1 … figure   the paper's tables and figures from finished runs
+  leaderboard       every method per backbone on the faithful and tuned tracks, ranked
   record, verify    expected/<config>.json from finished runs; fresh runs compared with it
   verify-paper      our Table 2 next to the paper's, with the paper's claims checked
 """

@@ -25,6 +25,7 @@ from dice.errors import DiceError
 from dice.methods import REGISTRY, Method, methods
 from dice.methods.dice import curriculum_variants
 from dice.settings import BACKBONES, PROFILES, BackboneSettings
+from dice.tracks import expand_tuned
 
 
 def load_config(path: str | Path) -> dict:
@@ -53,6 +54,7 @@ def validate_config(raw: Mapping, *, source: str | Path = "config") -> dict:
         raise DiceError(_describe(errors[0], schema), path=source)
     config["profiles"] = {**copy.deepcopy(PROFILES), **config["profiles"]}
     _expand_alpha_studies(config)
+    expand_tuned(config, source)  # the study `tuned`: its <method>-tuned keys (dice.tracks)
     _check_cross_fields(config, source)
     return config
 

@@ -2,9 +2,10 @@
 
 A grid per method key is declared in the config (`hpo.grids`): each point is trained once on the
 main split with `hpo.seed`, and the point with the best validation metric (`hpo.metric`, the
-official watch metric Recall@50) is chosen for the seeded final runs of that (dataset, backbone,
-method) on every split. Ties go to the first point in grid order. The choice is written to
-`results/hpo/{dataset}/{backbone}/{method}.json`.
+official watch metric Recall@50; `hpo.tuned.metric` for the tuned track's keys, `dice.tracks`)
+is chosen for the seeded final runs of that (dataset, backbone, method) on every split. Ties go
+to the first point in grid order. The choice is written to
+`results/hpo/<id>/<dataset>/<split>/<backbone>/<method>/selection.json`.
 """
 
 from __future__ import annotations
@@ -17,27 +18,31 @@ from pathlib import Path
 from dice.config import run_settings
 from dice.errors import DiceError
 from dice.io import read_json, write_json
+from dice.tracks import search_metric, tuned_grid
 
 #: The parts of run settings an override may go to, in lookup order: the method's settings,
 #: the backbone's, the training settings (`dice.config.run_settings`).
 PARTS = ("model", "backbone", "train")
 FIXED = {"backbone": {"name"}, "train": {"profile"}}
+__all__ = ["apply_overrides", "chosen_overrides", "grid_points", "search_metric", "select"]
 
 
 def grid_points(config: Mapping, method: str) -> list[dict]:
-    """The grid of `method` as a list of override dicts (empty if the method has no grid)."""
-    grid = config.get("hpo", {}).get("grids", {}).get(method)
-    if not grid:
-        return []
-    keys = sorted(grid)
+    """The grid of `method` as a list of override dicts (empty if the method has no grid): the
+    cartesian product of `hpo.grids[method]`, or a tuned key's equal-budget grid
+    (`dice.tracks.tuned_grid`)."""
+    points = tuned_grid(config, method)
+    if points is None:
+        grid = config.get("hpo", {}).get("grids", {}).get(method)
+        if not grid:
+            return []
+        keys = sorted(grid)
+        points = [dict(zip(keys, v, strict=True)) for v in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
     settings = run_settings(config, method=method, backbone=config["backbones"][0])
-    unknown = [k for k in keys if _part(settings, k) is None]
+    unknown = sorted({k for point in points for k in point if _part(settings, k) is None})
     if unknown:
         raise DiceError(f"hpo grid of {method!r} has unknown key(s) {unknown}")
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(grid[k] for k in keys))
-    ]
+    return points
 
 
 def apply_overrides(settings: Mapping, overrides: Mapping) -> dict:

@@ -27,7 +27,7 @@ from dice.config import needs_intervened, run_settings
 from dice.data import random_exposure
 from dice.data.userfile import file_sha256, file_spec
 from dice.errors import DiceError
-from dice.hpo import apply_overrides, grid_points
+from dice.hpo import apply_overrides, grid_points, search_metric
 
 ID_LENGTH = 10
 RESULTS = "results"
@@ -202,7 +202,7 @@ def hpo_stage(config: Mapping, dataset: str, backbone: str, method: str) -> Stag
         return None
     split = main_split(config, dataset)
     settings = {"split": split.id, "settings": run_settings(config, method=method, backbone=backbone),
-                "grid": points, "metric": config["hpo"]["metric"], "seed": config["hpo"]["seed"]}  # fmt: skip
+                "grid": points, "metric": search_metric(config, method), "seed": config["hpo"]["seed"]}  # fmt: skip
     return Stage("hpo", f"{split.name}/{backbone}/{method}", settings)
 
 

@@ -20,7 +20,8 @@ SOURCES = ("ml100k", "ml1m", "ml10m", "ml20m", "netflix", "synthetic", "dice-ml1
 #: The studies a config may ask for: the runs behind each paper artefact (closed set: the report
 #: rules look them up by these names).
 STUDIES = ("fig4_bias", "fig5_iou", "fig6_caps", "table3_negatives", "fig7_conformity",
-           "fig8a_curriculum", "discrepancy", "fig8b_shares", "disentanglement")  # fmt: skip
+           "fig8a_curriculum", "discrepancy", "fig8b_shares", "disentanglement",
+           "tuned")  # fmt: skip
 UNSET: Any = None  # default of an optional key that has no default value (left out if absent)
 
 
@@ -147,6 +148,26 @@ class StudySpec:
     datasets: list[str] = option(doc="dataset keys (default all)")
 
 
+VALUES = {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}}
+
+
+@dataclass(frozen=True)
+class TunedTrack:
+    """The equal-budget (tuned) track: every method of the study `tuned` gets `budget` grid
+    points over lr × weight_decay and its own knobs (dice.tracks; docs/debiasing-methods.md)."""
+
+    budget: int = setting(doc="grid points per method (at most |lr| × |weight_decay| × the "
+                          "method's knob combinations)", minimum=1)  # fmt: skip
+    lr: list[float] = setting(doc="learning rates shared by every method", schema=VALUES)
+    weight_decay: list[float] = setting(doc="Adam weight decays shared by every method",
+                                        schema={**VALUES, "items": {"type": "number", "minimum": 0}})  # fmt: skip
+    knobs: dict = setting({}, doc="per method key of the study, a mapping of its own setting "
+                          "name to the values to try", schema={"type": "object", "additionalProperties": {
+                              "type": "object", "additionalProperties": {"type": "array", "minItems": 1}}})  # fmt: skip
+    metric: str = setting("recall@20", doc="validation metric that selects each method's point "
+                          "(the leaderboard's ranking metric)")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class HpoSettings:
     """Hyperparameter grid search (one job per grid point, selection on validation)."""
@@ -157,6 +178,7 @@ class HpoSettings:
     grids: dict = setting({}, doc="per method key, a mapping of hyperparameter name to the list "
                           "of values to try", schema={"type": "object", "additionalProperties": {
                               "type": "object", "additionalProperties": {"type": "array", "minItems": 1}}})  # fmt: skip
+    tuned: TunedTrack = option(doc="the equal-budget track's grid (used by the study `tuned`)")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
 # Grid search (DICE §4.1 "tuned by grid search"): one job per grid point, then a selection.
+# The tuned track's <method>-tuned keys (dice.tracks) search here too, their grid derived from
+# hpo.tuned and selected on hpo.tuned.metric (the search's settings carry the metric).
 # results/hpo/<id>/<dataset>/<split>/<backbone>/<method>/p<i>: one point (its own id);
 # results/hpo/<id>/<dataset>/<split>/<backbone>/<method>/selection.json: the search's choice.
 POINT = "results/hpo/{point}"
