@@ -170,7 +170,11 @@ def conformity_strengths_json(wildcards):
 
 def existing_report_targets(wildcards):
     """The report's tables and figures that exist now; the missing ones go to stderr."""
-    files = [t for t in report_targets() if t.endswith((".html", ".png"))]
+    files = [
+        t
+        for t in report_targets() + leaderboard_targets()
+        if t.endswith((".html", ".png"))
+    ]
     missing = [t for t in files if not os.path.exists(t)]
     if missing:
         print(f"report_existing: {len(missing)} artefact file(s) missing, left out of the "
