@@ -228,6 +228,7 @@ class TrainConfig:
     valid_metric: str
     eval_batch_size: int
     profile: str
+    max_steps_per_epoch: int | None = None  # absent from run settings when None (ids unchanged)
 
 
 def from_mapping(cls: type, values: Mapping[str, Any]):
@@ -261,8 +262,10 @@ def run_settings(config: Mapping, *, method: str, backbone: str) -> dict:
         {**train_values, "lr": lr, "ks": evaluation["ks"], "valid_metric": evaluation["valid_metric"],
          "eval_batch_size": evaluation["batch_size"], "profile": profile},
     )  # fmt: skip
+    train_settings = {k: v for k, v in asdict(train).items()
+                      if v is not None or k != "max_steps_per_epoch"}  # fmt: skip
     return {"method": method, "entry": root, "backbone": {"name": backbone, **config["model"]},
-            "model": asdict(model), "train": asdict(train), "analysis": dict(config["analysis"])}  # fmt: skip
+            "model": asdict(model), "train": train_settings, "analysis": dict(config["analysis"])}  # fmt: skip
 
 
 def parse_run_settings(settings: Mapping) -> tuple[str, ModelConfig, TrainConfig]:

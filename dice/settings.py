@@ -227,6 +227,10 @@ class TrainSettings:
     es_patience: int = setting(3, doc="early stop after more than this many bad epochs at min lr",
                                source="authors' code: EarlyStopManager", minimum=0)  # fmt: skip
     max_epochs: int = setting(500, doc="epoch limit", source="authors' code", minimum=1)
+    max_steps_per_epoch: int | None = setting(
+        None, doc="optimiser steps per epoch at most (the first ones of the shuffled epoch; "
+        "a rehearsal cap, not a training choice); null = every batch of the epoch",
+        schema={"type": ["integer", "null"], "minimum": 1})  # fmt: skip
     drop_last: bool = setting(True, doc="drop the last incomplete batch",
                               source="authors' code: DataLoader")  # fmt: skip
     negative_exclusion: Literal["all_train", "same_part"] = setting(

@@ -1,7 +1,8 @@
 """The training loop shared by every method (docs/authors-code.md#training).
 
 Per epoch: draw every positive's negatives (vectorised, seeded), shuffle, step the optimiser on
-batches of `batch_size` positives, validate with full ranking, step ReduceLROnPlateau on the
+batches of `batch_size` positives (only the first `max_steps_per_epoch` of them when that cap is
+set: a rehearsal at full data size, config/rehearsal.yaml), validate with full ranking, step ReduceLROnPlateau on the
 validation metric, track the best epoch, apply the method's end-of-epoch hook (DICE's
 curriculum), write a resumable checkpoint, and stop early per the official rule: once the
 learning rate read at the start of an epoch is at its minimum, stop after more than
@@ -188,11 +189,15 @@ class Trainer:
         n, size = len(samples), self.config.batch_size
         n_batches = n // size if self.config.drop_last else -(-n // size)
         clock = _PhaseClock(sync=self.sync_timing and torch.device(self.device).type == "cuda")
-        order = self.shuffle_rng.permutation(n)
+        order = self.shuffle_rng.permutation(n)  # drawn in full: a cap leaves the stream as is
         if not n_batches:
             raise DiceError(
                 f"{n} training positives are fewer than one batch of {size}; lower train.batch_size"
             )
+        cap = self.config.max_steps_per_epoch
+        if cap is not None and cap < n_batches:  # the first `cap` full batches of the epoch
+            n_batches, n = cap, cap * size
+            order = order[:n]
         # The epoch in shuffled order, moved once; batch b is rows [b·size, (b+1)·size) of it.
         data = samples.batch(order).to(self.device)
         clock.lap("batching")
