@@ -1,10 +1,11 @@
-"""Result files → the paper's tables, and the one comparison with the paper's numbers.
+"""Result files → the paper's tables (the comparison with the paper is `dice.paper.with_paper`).
 
-Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.artefacts`), each
-`*_display` its wide display version; `write_table` writes the tidy CSV and the display as
-Markdown, LaTeX and HTML through pandas. Cells are mean ± Student-t interval over seeds of the
-all-users average (the official code's divisor, the one that compares with the paper).
-The paper's values come in through `dice.paper.with_paper`. Also the disentanglement table.
+Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.artefacts`);
+`display` turns any of them into the wide display (rows by dataset, backbone and method, one
+column per metric@k); `write_table` writes the tidy CSV and the display as Markdown, LaTeX and
+HTML through pandas. Cells are mean ± Student-t interval over seeds of the all-users average
+(the official code's divisor, the one that compares with the paper). Also the disentanglement
+table.
 """
 
 from __future__ import annotations
