@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -73,63 +75,66 @@ def cmd_table1(args: argparse.Namespace) -> None:
                        note="Ours: each dataset's main split (stats.json); paper: DICE Table 1.")  # fmt: skip
 
 
-# --- tables of runs: builder (index, args) → (tidy, display, note, paired tests or None) -----------
+# --- tables of runs: spec → tidy frame, display, note, paired tests ----------------------------
 
 
-def _table2(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
-    table = report.table2_frame(index, paper=paper.load_paper(args.paper), average=args.average)
-    note = (f"Cells: {art.describe(index)} ({args.average} average), then (paper value, relative "
-            f"gap) where the paper used the dataset. "
-            f"{report.marks_note('the best baseline of that column', args.significance)}")  # fmt: skip
-    shown = report.table2_display(table, significance=args.significance)
-    return table, shown, note, report.tests_display(table)
+class Table(NamedTuple):
+    """A table of runs: caption, tidy frame of (index, args), display rows, note (a format string
+    of ``described``, ``average``, ``head``), and what DICE is tested against (None: no tests)."""
+
+    caption: str
+    frame: Callable[[pd.DataFrame, argparse.Namespace], pd.DataFrame]
+    rows: tuple[str, ...] = ("Dataset", "Backbone", "Method")
+    note: str = ""
+    versus: str | None = None
 
 
-def _table3(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
-    table = report.table3_frame(index, paper=paper.load_paper(args.paper), average=args.average)
-    shown = report.table2_display(table, significance=args.significance,
-                                  rows=("Dataset", "Backbone", "Negatives"))  # fmt: skip
-    note = report.marks_note("random negatives", args.significance)
-    return table, shown, note, report.tests_display(table, versus="random negatives")
+def _paper_frame(build):
+    return lambda index, args: build(index, paper=paper.load_paper(args.paper), average=args.average)  # fmt: skip
 
 
-def _discrepancy(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
-    table = report.discrepancy_frame(index, paper=paper.load_paper(args.paper), average=args.average)  # fmt: skip
-    note = "Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."
-    return table, report.discrepancy_display(table), note, None
-
-
-def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> tuple:
+def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
     ks = args.ks or art.result_ks(index, average=args.average)
-    table = report.popularity_frame(index, splits_root=args.splits, ks=ks,
-                                    long_tail_head=args.long_tail_head)  # fmt: skip
-    note = (f"Popularity = training (normal + intervened) counts; long tail = items outside the head "
-            f"that holds {args.long_tail_head:.0%} of training interactions.")  # fmt: skip
-    return table, report.popularity_display(table), note, None
+    return report.popularity_frame(index, splits_root=args.splits, ks=ks, long_tail_head=args.long_tail_head)  # fmt: skip
 
 
-#: table of runs → (caption, builder); Table 2 spans every dataset, the others one each
+#: Table 2 spans every dataset, the others one each
 TABLES = {
-    "table2": ("Table 2: overall performance.", _table2),
-    "table3": ("Table 3: PNSM vs random negative sampling", _table3),
-    "discrepancy": ("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)", _discrepancy),
-    "popularity_bias": ("Popularity bias of each model's top-K", _popularity),
-}
+    "table2": Table("Table 2: overall performance.", _paper_frame(report.table2_frame),
+                    note="Cells: {described} ({average} average), then (paper value, relative gap) "
+                         "where the paper used the dataset.",
+                    versus="the best baseline of that column"),
+    "table3": Table("Table 3: PNSM vs random negative sampling", _paper_frame(report.table3_frame),
+                    rows=("Dataset", "Backbone", "Negatives"), versus="random negatives"),
+    "discrepancy": Table("Discrepancy loss: L1-inv, L2-inv, dCor (DICE §4.4.4)",
+                         _paper_frame(report.discrepancy_frame), rows=("Dataset", "Backbone", "Discrepancy"),
+                         note="Paper: dCor about 100 s per epoch, L1-/L2-inv about 44 s (hardware unstated)."),
+    "popularity_bias": Table("Popularity bias of each model's top-K", _popularity,
+                             note="Popularity = training (normal + intervened) counts; long tail = items "
+                                  "outside the head that holds {head:.0%} of training interactions."),
+}  # fmt: skip
 
 
 def cmd_table(args: argparse.Namespace) -> None:
     index, dataset = run_table(args, args.table)
-    caption, build = TABLES[args.table]
-    tidy, shown, note, tests = build(index, args)
+    spec = TABLES[args.table]
+    tidy, described = spec.frame(index, args), art.describe(index)
+    shown = report.display(tidy, rows=spec.rows, significance=args.significance)
+    note = spec.note.format(described=described, average=args.average, head=vars(args).get("long_tail_head"))  # fmt: skip
+    tests = None
+    if spec.versus is not None:
+        note = " ".join(filter(None, [note, report.marks_note(spec.versus, args.significance)]))
+        tests = report.tests_display(tidy, versus=spec.versus)
     if args.table == "table2":
         names = {"csv": "out", "md": "markdown", "tex": "latex", "html": "html"}
         paths = {s: vars(args)[n] or (args.out_dir / f"table2.{s}" if args.out_dir else None)
                  for s, n in names.items()}  # fmt: skip
         if paths["csv"] is None:
             raise DiceError("table2: give --out (CSV path) or --out-dir")
+        caption = spec.caption
     else:
         paths = report.stem_paths(args.out_dir / f"{args.table}_{dataset}")
-        caption = f"{caption} ({dataset}; {art.describe(index)})."
+        caption = f"{spec.caption} ({dataset}; {described})."
     report.write_table(paths, tidy, shown, caption=caption, note=note, tests=tests)
 
 
@@ -275,7 +280,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=cmd_table, table="table2")
 
     for name in ("table3", "discrepancy", "popularity_bias"):
-        p = sub.add_parser(name.replace("_", "-"), help=f"{TABLES[name][0]} (one dataset)")
+        p = sub.add_parser(name.replace("_", "-"), help=f"{TABLES[name].caption} (one dataset)")
         _run_options(p)
         p.add_argument("--out-dir", type=Path, default=TABLES_DIR)
         p.add_argument("--splits", type=Path, default=Path("results/splits"))

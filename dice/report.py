@@ -1,16 +1,17 @@
-"""Result files → the paper's tables, and the one comparison with the paper's numbers.
+"""Result files → the paper's tables (the comparison with the paper is `dice.paper.with_paper`).
 
-Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.artefacts`), each
-`*_display` its wide display version; `write_table` writes the tidy CSV and the display as
-Markdown, LaTeX and HTML through pandas. Cells are mean ± Student-t interval over seeds of the
-all-users average (the official code's divisor, the one that compares with the paper).
-The paper's values come in through `dice.paper.with_paper`. Also the disentanglement table.
+Each `*_frame` builds one tidy table (one row per cell) from a run index (`dice.artefacts`);
+`display` turns any of them into the wide display (rows by dataset, backbone and method, one
+column per metric@k); `write_table` writes the tidy CSV and the display as Markdown, LaTeX and
+HTML through pandas. Cells are mean ± Student-t interval over seeds of the all-users average
+(the official code's divisor, the one that compares with the paper). Also the disentanglement
+table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -172,6 +173,9 @@ def _pair_test(a: pd.Series, b: pd.Series, values: pd.DataFrame, index: pd.DataF
 
 # --- display -------------------------------------------------------------------------------------
 
+#: decimals of a cell's mean and interval by metric (4 otherwise)
+DIGITS = {"avg_popularity": 1, "seconds_per_epoch": 1, "long_tail_share": 3, "gini": 3, "coverage": 3}  # fmt: skip
+
 
 def cell_text(mean: float, ci: float, *, digits: int = 4) -> str:
     """``mean`` or ``mean ± ci`` (no interval with one seed)."""
@@ -190,23 +194,28 @@ def _named(table: pd.DataFrame) -> pd.DataFrame:
                         Method=table["method"].map(art.method_label))  # fmt: skip
 
 
-def metric_grid(table: pd.DataFrame, *, rows: Sequence[str], cell: Callable[[pd.Series], str]) -> pd.DataFrame:  # fmt: skip
-    """Wide display frame: one row per `rows` value, one column per metric@k (paper order)."""
-    table = _named(table)
-    table = table.assign(_rank=table["metric"].map(COLUMN_ORDER).fillna(len(COLUMN_ORDER)),
-                         _k=table["k"].fillna(10**9)).sort_values(["_k", "_rank"], kind="stable")  # fmt: skip
-    long = table.assign(_col=table.apply(_metric_name, axis=1), _cell=table.apply(cell, axis=1))
-    wide = long.pivot_table(index=list(rows), columns="_col", values="_cell", aggfunc="first", sort=False)  # fmt: skip
-    return wide[list(dict.fromkeys(long["_col"]))].reset_index().rename_axis(columns=None)
-
-
-def _gap_cell(r: pd.Series, *, significance: float) -> str:
-    text = cell_text(r["mean"], r["ci95"])
+def _cell(r: pd.Series, *, significance: float) -> str:
+    """``mean ± ci``, the paper's value (``(paper, gap)``; seconds: ``(paper ≈ s)``), the marks."""
+    text = cell_text(r["mean"], r["ci95"], digits=DIGITS.get(r["metric"], 4))
     if not pd.isna(r.get("paper", np.nan)):
-        text += f" ({r['paper']:.4f}, {r['gap']:+.1%})"
+        seconds = r["metric"] == "seconds_per_epoch"
+        text += f" (paper ≈ {r['paper']:.0f})" if seconds else f" ({r['paper']:.4f}, {r['gap']:+.1%})"  # fmt: skip
     better = r["mean"] > r.get("versus_mean", np.nan)
     text += "*" if better and r.get("p_users_holm", np.nan) < significance else ""
     return text + ("†" if better and r.get("p_seeds_holm", np.nan) < significance else "")
+
+
+def display(table: pd.DataFrame, *, rows: Sequence[str] = ("Dataset", "Backbone", "Method"),
+            significance: float = stats.SIGNIFICANCE) -> pd.DataFrame:  # fmt: skip
+    """Wide display of a cell table: one row per `rows` value (also ``Negatives`` of Table 3,
+    ``Discrepancy``), one column per metric@k in the paper's order, cells `_cell`."""
+    table = _named(table.rename(columns={"negatives": "Negatives", "label": "Discrepancy"}))
+    table = table.assign(_rank=table["metric"].map(COLUMN_ORDER).fillna(len(COLUMN_ORDER)),
+                         _k=table["k"].fillna(10**9)).sort_values(["_k", "_rank"], kind="stable")  # fmt: skip
+    cell = partial(_cell, significance=significance)
+    long = table.assign(_col=table.apply(_metric_name, axis=1), _cell=table.apply(cell, axis=1))
+    wide = long.pivot_table(index=list(rows), columns="_col", values="_cell", aggfunc="first", sort=False)  # fmt: skip
+    return wide[list(dict.fromkeys(long["_col"]))].reset_index().rename_axis(columns=None)
 
 
 def marks_note(versus: str, significance: float) -> str:
@@ -224,35 +233,10 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
                                  "entropy_train": "Ent. train", "entropy_test": "Ent. test"}).drop(columns="split")  # fmt: skip
 
 
-def table2_display(table: pd.DataFrame, *, significance: float = stats.SIGNIFICANCE,
-                   rows: Sequence[str] = ("Dataset", "Backbone", "Method")) -> pd.DataFrame:  # fmt: skip
-    """Cells ``mean ± ci (paper, gap)`` with the significance marks (Table 3: rows by Negatives)."""
-    table = table.rename(columns={"negatives": "Negatives"})
-    return metric_grid(table, rows=rows, cell=partial(_gap_cell, significance=significance))
-
-
-def discrepancy_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy cells, and seconds per epoch with the paper's."""
-
-    def cell(r: pd.Series) -> str:
-        if r["metric"] != "seconds_per_epoch":
-            return cell_text(r["mean"], r["ci95"])
-        paper = "" if pd.isna(r["paper"]) else f" (paper ≈ {r['paper']:.0f})"
-        return cell_text(r["mean"], r["ci95"], digits=1) + paper
-
-    rows = ["Dataset", "Backbone", "Discrepancy"]
-    return metric_grid(table.assign(Discrepancy=table["label"]), rows=rows, cell=cell)
-
-
-def popularity_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Average popularity with one decimal, the shares and Gini with three."""
-    return metric_grid(table, rows=["Dataset", "Backbone", "Method"], cell=lambda r: cell_text(
-        r["mean"], r["ci95"], digits=1 if r["metric"] == "avg_popularity" else 3))  # fmt: skip
-
-
 def tests_display(table: pd.DataFrame, *, versus: str | None = None) -> pd.DataFrame:
-    """The tests behind the marks, one row per tested cell, with the direction of each: DICE's
-    mean minus the compared cell's, and whether DICE is better or worse there."""
+    """The tests behind the marks, one row per tested cell (versus: the ``best_baseline`` column
+    where there is one, else `versus`), with the direction of each: DICE's mean minus the
+    compared cell's, and whether DICE is better or worse there."""
     tested = table[table["p_seeds"].notna() | table["p_users"].notna()]
     if tested.empty:
         return pd.DataFrame()
@@ -263,7 +247,7 @@ def tests_display(table: pd.DataFrame, *, versus: str | None = None) -> pd.DataF
     return pd.DataFrame({
         "Dataset": tested["Dataset"], "Backbone": tested["Backbone"],
         "Metric": tested.apply(_metric_name, axis=1),
-        "Versus": tested["best_baseline"].map(art.method_label) if versus is None else versus,
+        "Versus": tested["best_baseline"].map(art.method_label) if "best_baseline" in tested else versus,
         "DICE − versus": [f"{d:+.4f} ({w})" for d, w in zip(diff, direction, strict=True)],
         "p seeds (Holm)": tested["p_seeds_holm"].map(_p), "p users (Holm)": tested["p_users_holm"].map(_p),
     })  # fmt: skip

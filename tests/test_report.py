@@ -121,7 +121,7 @@ def test_table2_reads_the_requested_average(table2_runs):
 
 def test_table2_markdown_marks_significant_dice_cells(table2_runs):
     table = report.table2_frame(art.run_index(table2_runs), paper=PAPER)
-    wide = report.table2_display(table)
+    wide = report.display(table)
     assert list(wide.columns[:3]) == ["Dataset", "Backbone", "Method"]
     assert list(wide.columns[3:]) == [
         "Recall@20",
@@ -244,7 +244,8 @@ def test_discrepancy_accuracy_and_seconds(tmp_path):
         {"dice": 12.0, "dice-l1": 4.0, "dice-l2": 6.0}
     )
     assert seconds.loc["dice", "paper"] == 100 and np.isnan(seconds.loc["dice-l2", "paper"])
-    shown = report.discrepancy_display(table).set_index("Discrepancy")
+    shown = report.display(table, rows=("Dataset", "Backbone", "Discrepancy"))
+    shown = shown.set_index("Discrepancy")
     # dice: 12 ± t_{.975,1} · 2.828 / √2 = 12 ± 12.7062 · 2 = 25.4
     assert shown.loc["DICE", "s / epoch"] == "12.0 ± 25.4 (paper ≈ 100)"
     assert shown.loc["L1-inv", "Recall@20"].startswith("0.1000 ± 0.0000")
@@ -274,7 +275,7 @@ def test_popularity_bias_hand_values(tmp_path):
     # exposure 1, 2, 1, 0 → sorted 0, 1, 1, 2: (−3·0 − 1·1 + 1·1 + 3·2) / (4 · 4) = 0.375
     assert values["gini"] == pytest.approx(0.375)
     assert values["coverage"] == pytest.approx(0.75)
-    assert list(report.popularity_display(table).columns[3:]) == [
+    assert list(report.display(table).columns[3:]) == [
         "Avg. pop.@2", "Long-tail share@2", "Gini@2", "Coverage@2"]  # fmt: skip
 
 
@@ -429,7 +430,7 @@ def test_paired_tests_state_the_direction_of_every_test(tmp_path):
     assert set(tests["DICE − versus"]) == {
         "-0.0200 (worse)"
     }  # means 0.2033… − 0.2233… on every cell
-    wide = report.table2_display(table).set_index("Method")
+    wide = report.display(table).set_index("Method")
     assert not wide.loc["DICE", "Recall@20"].endswith(("†", "*"))  # worse: never marked
 
 
@@ -442,12 +443,12 @@ def test_better_direction_and_the_significance_level_option(table2_runs, tmp_pat
     p = 6 * sps.ttest_rel([0.20, 0.21, 0.25], [0.11, 0.13, 0.15]).pvalue
     assert 0.01 < p < 0.05
     assert (
-        report.table2_display(table, significance=0.05)
+        report.display(table, significance=0.05)
         .set_index("Method")
         .loc["DICE", "Recall@20"]
         .endswith("†")
     )
-    strict = report.table2_display(table, significance=0.01).set_index("Method")
+    strict = report.display(table, significance=0.01).set_index("Method")
     assert not strict.loc["DICE", "Recall@20"].endswith("†")
     out = tmp_path / "t"
     files = [str(r / "metrics.json") for r in table2_runs]
@@ -481,7 +482,7 @@ def test_table1_from_config_reads_each_dataset_main_split(tmp_path, monkeypatch)
 
 def test_latex_and_html_come_from_pandas_with_symbols(table2_runs):
     table = report.table2_frame(art.run_index(table2_runs), paper=PAPER)
-    texts = report.render(report.table2_display(table), caption="Table 2: a_b & 5%", label="tab:t2",
+    texts = report.render(report.display(table), caption="Table 2: a_b & 5%", label="tab:t2",
                           tests=report.tests_display(table))  # fmt: skip
     assert r"\caption{Table 2: a\_b \& 5\%}" in texts["tex"] and r"\label{tab:t2}" in texts["tex"]
     assert r"$^\dagger$" in texts["tex"] and "±" not in texts["tex"]
