@@ -1,30 +1,6 @@
 # The leaderboard (dice.leaderboard, docs/debiasing-methods.md#the-tuned-track): the faithful
 # track (the main grid) and the tuned track (the study `tuned`, dice.tracks) of one dataset,
 # ranked per backbone, into this config's own folder. Only a config with the study has it.
-from dice.tracks import STUDY as TUNED_STUDY
-
-
-def leaderboard_runs(dataset):
-    """The runs of both tracks on `dataset`: the main grid's and the study tuned's."""
-    runs = main_runs(config) + study_runs(config, TUNED_STUDY)
-    return [run for run in runs if run["dataset"] == dataset]
-
-
-def leaderboard_files(name):
-    return lambda wildcards: run_files(leaderboard_runs(wildcards.dataset), name)
-
-
-def leaderboard_targets():
-    """Every leaderboard file (for `rule all`); none without the study tuned."""
-    if TUNED_STUDY not in config["studies"]:
-        return []
-    datasets = sorted({run["dataset"] for run in study_runs(config, TUNED_STUDY)})
-    stems = [f"leaderboard_{dataset}" for dataset in datasets]
-    return [f"{TABLES_DIR}/{s}{ext}" for s in stems for ext in TABLE_FILES] + [
-        f"{FIGURES_DIR}/{s}{ext}" for s in stems for ext in FIGURE_FILES
-    ]
-
-
 rule leaderboard:
     input:
         metrics=leaderboard_files("metrics.json"),

@@ -3,6 +3,7 @@ import importlib.resources
 import json
 
 from dice.cli_report import STUDY, TABLES
+from dice.tracks import STUDY as TUNED_STUDY
 
 # The paper's numbers ship inside the package (dice/paper_results.yaml).
 PAPER = str(importlib.resources.files("dice") / "paper_results.yaml")
@@ -180,3 +181,25 @@ def existing_report_targets(wildcards):
         print(f"report_existing: {len(missing)} artefact file(s) missing, left out of the "
               f"report: {', '.join(missing)}", file=sys.stderr)  # fmt: skip
     return [t for t in files if os.path.exists(t)]
+
+
+# --- the leaderboard (workflow/rules/leaderboard.smk) ---
+def leaderboard_runs(dataset):
+    """The runs of both tracks on `dataset`: the main grid's and the study tuned's."""
+    runs = main_runs(config) + study_runs(config, TUNED_STUDY)
+    return [run for run in runs if run["dataset"] == dataset]
+
+
+def leaderboard_files(name):
+    return lambda wildcards: run_files(leaderboard_runs(wildcards.dataset), name)
+
+
+def leaderboard_targets():
+    """Every leaderboard file (for `rule all`); none without the study tuned."""
+    if TUNED_STUDY not in config["studies"]:
+        return []
+    datasets = sorted({run["dataset"] for run in study_runs(config, TUNED_STUDY)})
+    stems = [f"leaderboard_{dataset}" for dataset in datasets]
+    return [f"{TABLES_DIR}/{s}{ext}" for s in stems for ext in TABLE_FILES] + [
+        f"{FIGURES_DIR}/{s}{ext}" for s in stems for ext in FIGURE_FILES
+    ]
