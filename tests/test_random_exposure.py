@@ -204,7 +204,8 @@ def synthetic_files(root, seed=0, n_users=30, n_items=25):
     write_kuairec(root / "kuairec", *ratios)  # watch ratios 1.5 to 2.5
 
 
-EVERY_METHOD = ["none", "ips", "ips-c", "ips-cn", "ips-cnsr", "cause", "dice", "itempop"]
+EVERY_METHOD = ["none", "ips", "ips-c", "ips-cn", "ips-cnsr", "cause", "dice", "itempop",
+                "pd", "pda", "macr", "rel-mf", "bc-loss"]  # fmt: skip
 
 
 def workflow_config(path, *, methods=EVERY_METHOD, backbones=("mf", "lightgcn")):
@@ -248,7 +249,7 @@ def test_the_workflow_names_a_missing_file_and_plans_every_method_on_the_three(t
 @pytest.mark.slow
 def test_the_workflow_runs_on_the_three(tmp_path):
     # every method and backbone is planned above; running a BPR, DICE and ItemPop on MF keeps
-    # the test short (running all 48 runs also passes, but takes many minutes on 2 cores)
+    # the test short (running all 78 runs also passes, but takes many minutes on 2 cores)
     from tests.test_workflow import snakemake
 
     synthetic_files(tmp_path / "resources" / "raw")
