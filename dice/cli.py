@@ -123,6 +123,9 @@ def cmd_split(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from dice.runs import train_run
 
+    if (args.context or args.truth) and not args.evaluate:
+        raise DiceError("dice train: --context and --truth describe the test, which only "
+                        "--evaluate runs; add --evaluate or drop them")  # fmt: skip
     settings, device = _settings(args), _device(args.device)
     info = train_run(args.split, settings, seed=args.seed, out=args.out, device=device,
                      force=args.force)  # fmt: skip
@@ -288,6 +291,7 @@ def build_parser(*, extensions: bool = True) -> argparse.ArgumentParser:
                    help="only these (default: all); output: kind, name, folder (tab-separated)")  # fmt: skip
     p.set_defaults(func=cmd_plan)
 
+    parser.set_defaults(stage_commands=frozenset(sub.choices))  # read by _parser_for
     import importlib
 
     for module in EXTENSIONS if extensions else ():
@@ -299,8 +303,7 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
     """The stage commands' parser when `argv` names one of them, else the whole one."""
     core = build_parser(extensions=False)
     command = next((word for word in argv if not word.startswith("-")), None)
-    choices = core._subparsers._group_actions[0].choices  # the subcommands registered above
-    return core if command in choices else build_parser()
+    return core if command in core.get_default("stage_commands") else build_parser()
 
 
 def main(argv: list[str] | None = None) -> int:

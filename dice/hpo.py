@@ -11,14 +11,13 @@ to the first point in grid order. The choice is written to
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from dice.config import run_settings
 from dice.errors import DiceError
 from dice.io import read_json, write_json
-from dice.tracks import search_metric, tuned_grid
+from dice.tracks import grid_product, search_metric, tuned_grid
 
 #: The parts of run settings an override may go to, in lookup order: the method's settings,
 #: the backbone's, the training settings (`dice.config.run_settings`).
@@ -36,8 +35,7 @@ def grid_points(config: Mapping, method: str) -> list[dict]:
         grid = config.get("hpo", {}).get("grids", {}).get(method)
         if not grid:
             return []
-        keys = sorted(grid)
-        points = [dict(zip(keys, v, strict=True)) for v in itertools.product(*(grid[k] for k in keys))]  # fmt: skip
+        points = grid_product(grid)
     settings = run_settings(config, method=method, backbone=config["backbones"][0])
     unknown = sorted({k for point in points for k in point if _part(settings, k) is None})
     if unknown:

@@ -111,7 +111,8 @@ def search_metric(config: Mapping, method: str) -> str:
     return config["hpo"]["metric"]
 
 
-def _product(values: Mapping[str, list]) -> list[dict]:
+def grid_product(values: Mapping[str, list]) -> list[dict]:
+    """Every combination of the listed values, as dicts (keys sorted, the last one fastest)."""
     keys = sorted(values)
     return [dict(zip(keys, v, strict=True)) for v in itertools.product(*(values[k] for k in keys))]
 
@@ -124,7 +125,7 @@ def equal_budget(
     Raises:
         DiceError: when the space has fewer than `budget` points.
     """
-    pairs, combos = _product(shared), _product(knobs)
+    pairs, combos = grid_product(shared), grid_product(knobs)
     size_p, size_q = len(pairs), len(combos)
     if budget > size_p * size_q:
         raise DiceError(f"budget {budget} exceeds its {size_p} lr × weight-decay pairs × "

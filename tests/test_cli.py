@@ -133,6 +133,11 @@ def test_table_from_metrics(workspace, tmp_path):
         (["prepare", "--dataset", "nope"], "unknown dataset 'nope'"),
         (["split", "--cap", "1.5"], "cap"),
         (["train", "--method", "dcie", "--backbone", "mf", "--seed", "0"], "unknown method 'dcie'"),
+        # the test's options without the test: refused, not silently ignored
+        (
+            ["train", "--method", "none", "--backbone", "mf", "--seed", "0", "--truth", "t.npz"],
+            "add --evaluate",
+        ),
     ],
 )
 def test_bad_input_is_one_line_with_exit_status_2(workspace, tmp_path, capsys, argv, message):
