@@ -134,17 +134,6 @@ def _long(index: pd.DataFrame, cells) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*RUN_COLUMNS, "metric", "k", "value"])
 
 
-def result_ks(index: pd.DataFrame, *, average: str = AVERAGE) -> list[int]:
-    """The cut-offs K the runs were evaluated at (from their metrics.json)."""
-    return sorted(set(metric_values(index.iloc[:1], average=average)["k"]))
-
-
-def run_scalar(index: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Run columns + ``value``: one top-level number of metrics.json (e.g. seconds_per_epoch)."""
-    values = [read_json(run / "metrics.json").get(name) for run in index["run"]]
-    return index.assign(value=pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"))
-
-
 def per_user(runs: pd.DataFrame) -> pd.DataFrame:
     """per_user.parquet of `runs` stacked, with a ``seed`` column."""
     frames = []
@@ -278,11 +267,3 @@ def tsne_items(run: pd.Series, *, tables: Sequence[str], splits_root: Path) -> p
     return pd.DataFrame({"item": np.tile(np.arange(len(groups)), len(tables)),
                          "table": np.repeat(list(tables), len(groups)), "x": xy[:, 0], "y": xy[:, 1],
                          "group": np.tile(groups, len(tables)), "run_method": run["method"]})  # fmt: skip
-
-
-def conformity_tsne_frame(index: pd.DataFrame, *, splits_root: Path) -> pd.DataFrame:
-    """Fig. 7: t-SNE of conformity item embeddings of dice and dice-nocon, ``panel`` = label."""
-    require_methods(index, ("dice", "dice-nocon"), artefact="fig7_conformity")
-    runs = [first_run(index, m, artefact="fig7_conformity") for m in ("dice", "dice-nocon")]
-    return pd.concat([tsne_items(run, tables=("conformity",), splits_root=splits_root).assign(
-        panel=method_label(run["method"])) for run in runs], ignore_index=True)  # fmt: skip

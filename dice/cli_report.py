@@ -94,7 +94,7 @@ def _paper_frame(build):
 
 
 def _popularity(index: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    ks = args.ks or art.result_ks(index, average=args.average)
+    ks = args.ks or sorted(set(art.metric_values(index.iloc[:1], average=args.average)["k"]))
     return report.popularity_frame(index, splits_root=args.splits, ks=ks, long_tail_head=args.long_tail_head)  # fmt: skip
 
 
@@ -188,8 +188,9 @@ def _fig5b(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
 
 
 def _fig7(index: pd.DataFrame, args: argparse.Namespace, dataset: str):
-    frame = art.conformity_tsne_frame(index, splits_root=args.splits)
     runs = [art.first_run(index, m, artefact="fig7_conformity") for m in ("dice", "dice-nocon")]
+    frame = pd.concat([art.tsne_items(run, tables=("conformity",), splits_root=args.splits).assign(
+        panel=art.method_label(run["method"])) for run in runs], ignore_index=True)  # fmt: skip
     subtitle = "; ".join(f"run {r['backbone']}/{r['method']}/seed{r['seed']}" for r in runs)
     title = f"Conformity embeddings, t-SNE ({dataset})"
     return plots.tsne_scatter(frame, title=title, subtitle=subtitle), frame

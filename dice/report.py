@@ -92,7 +92,9 @@ def discrepancy_frame(index: pd.DataFrame, *, paper: Mapping, average: str = art
     art.require_methods(index, ["dice-l1", "dice-l2", "dice"], artefact="discrepancy")
     keys = ["dataset", "split", "backbone", "method"]
     accuracy = stats.summarise_seeds(art.metric_values(index, average=average), art.CELL_KEYS)
-    seconds = stats.summarise_seeds(art.run_scalar(index, "seconds_per_epoch"), keys)
+    per_run = [read_json(run / "metrics.json").get("seconds_per_epoch") for run in index["run"]]
+    per_run = pd.to_numeric(pd.Series(per_run, dtype=object), errors="coerce")
+    seconds = stats.summarise_seeds(index.assign(value=per_run), keys)
     seconds = seconds.assign(metric="seconds_per_epoch", k=pd.NA, paper=seconds["method"].map(
         paper.get("discrepancy_seconds_per_epoch", {})))  # fmt: skip
     table = pd.concat([accuracy, seconds], ignore_index=True).astype({"k": "Int64"})

@@ -20,7 +20,7 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pandas as pd
 import torch
@@ -78,20 +78,13 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def config_identity(config_path: str | Path) -> dict:
-    config = load_config(config_path)
-    text = json.dumps(config, sort_keys=True, default=str)
-    return {"name": Path(config_path).stem, "sha256": hashlib.sha256(text.encode()).hexdigest()}
-
-
 def read_run(folder: Path) -> dict | None:
     """A finished run's metrics and environment, or None when its result files are absent."""
-    metrics_path, run_path = folder / "metrics.json", folder / "run.json"
-    if not (metrics_path.exists() and run_path.exists()):
+    if not ((folder / "metrics.json").exists() and (folder / "run.json").exists()):
         return None
-    info = read_json(run_path)
+    info = read_json(folder / "run.json")
     return {**{key: info.get(key) for key in (*RUN_ENVIRONMENT, "seed")},
-            "context": info.get("context", {}), "metrics": flatten_metrics(read_json(metrics_path))}  # fmt: skip
+            "context": info.get("context", {}), "metrics": flatten_metrics(read_json(folder / "metrics.json"))}  # fmt: skip
 
 
 def run_folders(config: Mapping, results: str | Path, *, main: bool = False) -> dict[str, Path]:
@@ -100,20 +93,21 @@ def run_folders(config: Mapping, results: str | Path, *, main: bool = False) -> 
     return {run_name(r): Path(run_dir(r, root=str(results))) for r in runs}
 
 
-def fresh_runs(config_path: str | Path, *, results: str | Path) -> dict[str, dict | None]:
-    """Run name → its fresh results (None if unfinished), for every run of the config."""
-    folders = run_folders(load_config(config_path), results)
-    return {name: read_run(folder) for name, folder in folders.items()}
+def fresh_runs(config_path: str | Path, *, results: str | Path) -> tuple[dict, dict[str, dict | None]]:  # fmt: skip
+    """The config's identity (name, hash) and run name → fresh results (None if unfinished)."""
+    config = load_config(config_path)
+    text = json.dumps(config, sort_keys=True, default=str)
+    identity = {"name": Path(config_path).stem, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return identity, {name: read_run(f) for name, f in run_folders(config, results).items()}
 
 
 def record(config_path: str | Path, *, results: str | Path = "results/runs") -> dict:
     """The expected-results document of a config whose runs have all finished."""
-    runs = fresh_runs(config_path, results=results)
-    unfinished = [name for name, entry in runs.items() if entry is None]
-    if unfinished:
+    identity, runs = fresh_runs(config_path, results=results)
+    if unfinished := [name for name, entry in runs.items() if entry is None]:
         shown = ", ".join(unfinished[:5]) + (" …" if len(unfinished) > 5 else "")
         raise DiceError(f"{len(unfinished)} runs have no results yet: {shown}", path=results)
-    return {"format": FORMAT, "config": config_identity(config_path), "machine": machine(), "runs": runs}  # fmt: skip
+    return {"format": FORMAT, "config": identity, "machine": machine(), "runs": runs}
 
 
 def load_expected(path: str | Path) -> dict:
@@ -152,8 +146,7 @@ def band(metric: str, tolerances: Mapping[str, Mapping[str, float]], expected: f
     return 0.0
 
 
-@dataclass
-class Moved:
+class Moved(NamedTuple):
     """One metric of one run whose fresh value differs from the expected one."""
 
     run: str
@@ -165,9 +158,7 @@ class Moved:
 
     @property
     def delta(self) -> float:
-        if self.expected is None or self.actual is None:
-            return math.nan
-        return self.actual - self.expected
+        return math.nan if self.expected is None or self.actual is None else self.actual - self.expected  # fmt: skip
 
     @property
     def ok(self) -> bool:
@@ -199,37 +190,32 @@ class Verification:
         if self.ok:
             moved = f", {len(self.moved)} metrics moved within tolerance" if self.moved else ""
             return f"verify: all {len(self.modes)} runs reproduce {self.expected_file}{moved}"
-        parts = list(self.problems)
         by_run: dict[str, list[str]] = {}
         for m in self.regressions:
             by_run.setdefault(m.run, []).append(f"{m.metric} {m.delta:+.6g}")
-        parts += [f"{run} moved ({', '.join(items)})" for run, items in by_run.items()]
-        parts += [f"missing run {name}" for name in self.missing]
-        parts += [f"extra run {name}" for name in self.extra]
-        return "verify failed: " + "; ".join(parts)
+        return "verify failed: " + "; ".join([*self.problems,
+            *(f"{run} moved ({', '.join(items)})" for run, items in by_run.items()),
+            *(f"missing run {name}" for name in self.missing), *(f"extra run {name}" for name in self.extra)])  # fmt: skip
 
     def table(self) -> str:
         """Markdown: one row per metric that moved, and the missing and extra runs."""
         lines = [f"# Verification against {self.expected_file}", "", self.summary(), ""]
         if self.moved:
-            rows = [{**vars(m), "delta": m.delta, "status": "ok" if m.ok else "REGRESSION"}
-                    for m in self.moved]  # fmt: skip
+            rows = [{**m._asdict(), "delta": m.delta, "status": "ok" if m.ok else "REGRESSION"} for m in self.moved]  # fmt: skip
             columns = ["run", "metric", "expected", "actual", "delta", "allowed", "mode", "status"]
-            table = pd.DataFrame(rows, columns=columns)
-            lines += [table.to_markdown(index=False, floatfmt=".6g", missingval="—"), ""]
+            lines += [pd.DataFrame(rows, columns=columns).to_markdown(index=False, floatfmt=".6g", missingval="—"), ""]  # fmt: skip
         lines += [f"- {text}" for text in (*self.problems, *self.notes)]
-        lines += [f"- missing run: {name}" for name in self.missing]
-        lines += [f"- extra run: {name}" for name in self.extra]
+        lines += [f"- missing run: {name}" for name in self.missing] + [f"- extra run: {name}" for name in self.extra]  # fmt: skip
         return "\n".join(lines).rstrip() + "\n"
 
 
 def verify(config_path: str | Path, expected: str | Path, *, results: str | Path = "results/runs",
            tolerances: Mapping[str, Mapping[str, float]] | None = None, mode: Mode = "auto") -> Verification:  # fmt: skip
-    """Compare the fresh runs of `config_path` with the expected-results file `expected`."""
-    doc = load_expected(expected)
-    tolerances = DEFAULT_TOLERANCES if tolerances is None else tolerances
+    """Compare the fresh runs of `config_path` with the expected-results file `expected`: exact
+    (`mode` auto: on the recording's machine and environment) or within `tolerances`."""
+    doc, tolerances = load_expected(expected), DEFAULT_TOLERANCES if tolerances is None else tolerances  # fmt: skip
     report = Verification(expected_file=str(expected))
-    identity = config_identity(config_path)
+    identity, fresh = fresh_runs(config_path, results=results)
     recorded = doc.get("config", {})
     if recorded.get("name") != identity["name"]:
         report.problems.append(f"{expected} was recorded for config {recorded.get('name')!r}, "
@@ -237,7 +223,6 @@ def verify(config_path: str | Path, expected: str | Path, *, results: str | Path
     elif recorded.get("sha256") != identity["sha256"]:
         report.notes.append("the config changed since the results were recorded")
     same_machine = doc.get("machine") == machine()
-    fresh = fresh_runs(config_path, results=results)
     for name, got in fresh.items():  # in the config's order
         want = doc["runs"].get(name)
         if want is None and got is not None:
@@ -247,23 +232,13 @@ def verify(config_path: str | Path, expected: str | Path, *, results: str | Path
         elif got is None:
             report.missing.append(name)
         else:
-            exact = mode == "exact" or (mode == "auto" and same_machine and _same_env(want, got))
+            same_env = all(want.get(key) == got.get(key) for key in RUN_ENVIRONMENT)
+            exact = mode == "exact" or (mode == "auto" and same_machine and same_env)
             report.modes[name] = "exact" if exact else "tolerance"
-            report.moved += _compare(name, want["metrics"], got["metrics"], exact, tolerances)
+            for metric in sorted(set(want["metrics"]) | set(got["metrics"])):
+                a, b = want["metrics"].get(metric), got["metrics"].get(metric)
+                if a is None or b is None or not (a == b or (math.isnan(a) and math.isnan(b))):
+                    allowed = 0.0 if exact or a is None else band(metric, tolerances, a)
+                    report.moved.append(Moved(name, metric, a, b, allowed, report.modes[name]))
     report.missing += [f"{name} (not in the config)" for name in doc["runs"] if name not in fresh]
     return report
-
-
-def _same_env(want: Mapping, got: Mapping) -> bool:
-    return all(want.get(key) == got.get(key) for key in RUN_ENVIRONMENT)
-
-
-def _compare(run: str, want: Mapping, got: Mapping, exact: bool, tolerances) -> list[Moved]:
-    moved = []
-    for metric in sorted(set(want) | set(got)):
-        a, b = want.get(metric), got.get(metric)
-        if a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b))):
-            continue
-        allowed = 0.0 if exact or a is None else band(metric, tolerances, a)
-        moved.append(Moved(run, metric, a, b, allowed, "exact" if exact else "tolerance"))
-    return moved
