@@ -108,6 +108,24 @@ def describe(index: pd.DataFrame, *, unit: str = "cell") -> str:
     return "; ".join(parts)
 
 
+def _joined(values: pd.Series) -> str:
+    return ", ".join(sorted(values.dropna().unique()))
+
+
+def with_profile(frame: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with a ``profile`` column: the training profile of the runs behind each row
+    (joined by ", " where they differ), matched on the run keys both frames have; a row no run
+    matches (a series derived from a run, e.g. DICE-int) gets the profiles of all the runs."""
+    if "profile" in frame or "profile" not in index:
+        return frame
+    keys = [k for k in ("dataset", "split", "backbone", "method") if k in frame and k in index]
+    if not keys:
+        return frame.assign(profile=_joined(index["profile"]))
+    profiles = index.groupby(keys)["profile"].agg(_joined).reset_index()
+    out = frame.merge(profiles, on=keys, how="left", validate="many_to_one")
+    return out.assign(profile=out["profile"].fillna(_joined(index["profile"])))
+
+
 # --- values per run ------------------------------------------------------------------------------
 
 

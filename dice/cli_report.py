@@ -135,7 +135,8 @@ def cmd_table(args: argparse.Namespace) -> None:
     else:
         paths = report.stem_paths(args.out_dir / f"{args.table}_{dataset}")
         caption = f"{spec.caption} ({dataset}; {described})."
-    report.write_table(paths, tidy, shown, caption=caption, note=note, tests=tests)
+    report.write_table(paths, art.with_profile(tidy, index), shown, caption=caption, note=note,
+                       tests=tests)  # fmt: skip
 
 
 # --- figures: builder (index, args, dataset) → (figure, the CSV written beside it) ---------------
@@ -218,7 +219,8 @@ def cmd_figure(args: argparse.Namespace) -> None:
     fig, frame = FIGURES[args.name](index, args, dataset)
     stem = args.out_dir / f"{args.name}_{dataset}"
     plots.save_figure(fig, stem, formats=tuple(args.formats))
-    write_text(stem.with_suffix(".csv"), frame.drop(columns=["run", "profile"], errors="ignore").to_csv(index=False))  # fmt: skip
+    frame = art.with_profile(frame.drop(columns=["run"], errors="ignore"), index)
+    write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
 
 
 def cmd_disentanglement(args: argparse.Namespace) -> None:
@@ -231,6 +233,7 @@ def cmd_disentanglement(args: argparse.Namespace) -> None:
             raise DiceError("no disentanglement scores (not a synthetic run?)", path=path)
         context = {k: run["context"][k] for k in ("dataset", "backbone", "method", "seed")}
         context["strength"] = strengths.get(context["dataset"], 1.0)
+        context["profile"] = run.get("settings", {}).get("train", {}).get("profile")
         rows += report.disentanglement_rows(metrics["disentanglement"], **context)
     frame = pd.DataFrame(rows)
     described = art.describe(frame, unit="point")

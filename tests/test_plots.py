@@ -191,7 +191,9 @@ def test_figure_command_csv_and_a_subtitle_from_the_data(tmp_path):
         "n_seeds",
         "series",
         "label",
+        "profile",
     ]
+    assert set(data["profile"]) == {"smoke"}  # the CSV says how its runs were trained
     cell = data.query("method == 'dice' and cap == 0.5 and metric == 'recall' and k == 20")
     assert cell["mean"].iloc[0] == pytest.approx(0.205) and cell["n_seeds"].iloc[0] == 2
     # what the figure states about itself (two caps, two seeds, the profile of run.json)
@@ -250,3 +252,18 @@ def test_tsne_figure_commands_write_their_files(tmp_path):
     )
     assert len(pd.read_csv(out / "fig5b_tsne_ml10m.csv")) == 8  # 4 items × 2 tables
     assert pd.read_csv(out / "fig7_conformity_ml10m.csv")["panel"].nunique() == 2
+
+
+def test_with_profile_labels_each_row_by_the_profiles_of_its_runs():
+    index = pd.DataFrame({"dataset": ["d"] * 4, "split": ["s"] * 4, "backbone": ["mf"] * 4,
+                          "method": ["none", "none", "dice", "dice"],
+                          "profile": ["fast", "fast", "faithful", "fast"]})  # fmt: skip
+    frame = pd.DataFrame({"dataset": ["d", "d", "d"], "method": ["dice", "none", "dice"],
+                          "mean": [0.3, 0.2, 0.1]})  # fmt: skip
+    labelled = art.with_profile(frame, index)
+    assert labelled["profile"].tolist() == ["faithful, fast", "fast", "faithful, fast"]
+    assert labelled["mean"].tolist() == [0.3, 0.2, 0.1]  # rows kept in their order
+    # no run key in common: one label for the whole frame
+    assert art.with_profile(pd.DataFrame({"x": [1]}), index)["profile"].tolist() == [
+        "faithful, fast"
+    ]
