@@ -32,7 +32,8 @@ METHOD_LABELS = {
     "cause": "CausE", "dice": "DICE", "itempop": "ItemPop", "bias-u": "BIAS-U",
     "bias-i": "BIAS-I", "bias-ui": "BIAS-UI", "dice-int": "DICE-int", "dice-con": "DICE-con",
     "dice-random": "DICE (random neg.)", "dice-nocon": "DICE w/o conformity",
-    "dice-l1": "L1-inv", "dice-l2": "L2-inv",
+    "dice-l1": "L1-inv", "dice-l2": "L2-inv", "pd": "PD", "pda": "PDA", "macr": "MACR",
+    "rel-mf": "Rel-MF", "bc-loss": "BC loss",
 }  # fmt: skip
 BACKBONE_LABELS = {"mf": "MF", "lightgcn": "LightGCN"}
 _SPLIT = re.compile(r"cap(?P<cap>[0-9.]+)-share(?P<share>[0-9.]+)(?:-pool[0-9.]+)?")
