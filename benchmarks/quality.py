@@ -172,7 +172,7 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 def gap_markdown(quality: Mapping) -> str:
     """The gap study as a Markdown table: per-seed gaps, interval, verdict, training seconds."""
     lines = ["| dataset | backbone | profile | method | gap per seed | mean ± 95 % half-width | "
-             "every seed inside the faithful interval | train s (method / BPR) |",
+             "every seed inside the faithful interval | train wall s (method / BPR) |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in quality.get("gaps", []):
         g, seconds = row["gaps"], row["seconds"]
@@ -185,5 +185,18 @@ def gap_markdown(quality: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality",
+                                     description="Print the DICE − BPR gap table of a quality "
+                                     "results file as Markdown.")  # fmt: skip
+    parser.add_argument("results", help="a benchmarks/results/<machine>.json written by "
+                        "`python -m benchmarks.run quality`")  # fmt: skip
+    args = parser.parse_args(argv)
+    print(gap_markdown(read_json(Path(args.results))["quality"]), end="")
+    return 0
+
+
 if __name__ == "__main__":
-    print(gap_markdown(read_json(Path(sys.argv[1]))["quality"]), end="")
+    sys.exit(main())
