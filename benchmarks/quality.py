@@ -155,6 +155,7 @@ def gaps(
                "cpu_seconds": _mean_or_none([by_seed[s]["cpu"] for s in seeds]),
                "control_cpu_seconds": _mean_or_none([by_seed[s]["control_cpu"] for s in seeds])}  # fmt: skip
         row["all_within"] = bool(ref_interval) and all(row["within"])
+        row["is_reference"] = (profile, method) == (reference, treatment)
         rows.append(row)
     return rows
 
@@ -177,7 +178,7 @@ def gap_markdown(quality: Mapping) -> str:
     for row in quality.get("gaps", []):
         g, seconds = row["gaps"], row["seconds"]
         per_seed = ", ".join(f"{v:+.4f}" for v in g["values"])
-        verdict = "(reference)" if row["profile"] == "faithful" else (
+        verdict = "(reference)" if row.get("is_reference") else (
             "yes" if row["all_within"] else "**no**")  # fmt: skip
         lines.append(f"| {row['dataset']} | {row['backbone']} | {row['profile']} | {row['method']} "
                      f"| {per_seed} | {g['mean']:+.4f} ± {g['half_width']:.4f} | {verdict} | "

@@ -32,6 +32,7 @@ def test_gaps_pair_seeds_and_check_each_against_the_faithful_interval() -> None:
     assert fast["gaps"]["values"] == pytest.approx([0.0, 0.05, -0.01])
     assert fast["within"] == [True, False, False] and not fast["all_within"]
     assert faithful["all_within"]  # the reference's own gaps lie inside their interval here
+    assert faithful["is_reference"] and not fast["is_reference"]
     assert fast["seconds"] == {
         "seconds": pytest.approx(11.0),
         "control_seconds": pytest.approx(11.0),
