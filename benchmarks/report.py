@@ -123,6 +123,11 @@ def markdown(results: Mapping, *, plot: str | None = None) -> str:
     if results.get("quality"):
         lines += ["", "## Fast vs faithful quality (test Recall@20, mean ± 95 % t-interval)", ""]
         lines += quality_table(results["quality"])
+    if results.get("quality", {}).get("gaps"):
+        from benchmarks.quality import gap_markdown
+
+        lines += ["", "## DICE − BPR gap per seed (test Recall@20, paired by seed)", ""]
+        lines += gap_markdown(results["quality"]).splitlines()
     return "\n".join(lines) + "\n"
 
 

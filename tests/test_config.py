@@ -103,9 +103,9 @@ def test_builtin_profiles_and_variants_need_no_definition():
     config = validate_config({**MINIMAL, "profile": "fast", "methods": ["dice-l1", "ips-c"]})
     dice = run_settings(config, method="dice-l1", backbone="mf")
     assert dice["model"]["discrepancy"] == "l1"
-    # the learning rate is resolved by the method's lr_key: fast sets lr_dice 0.004
+    # the learning rate is resolved by the method's lr_key: fast sets lr_dice 0.004, lr 0.04
     assert dice["train"]["lr"] == 0.004 and dice["train"]["batch_size"] == 2048
-    assert run_settings(config, method="ips-c", backbone="mf")["train"]["lr"] == 0.01
+    assert run_settings(config, method="ips-c", backbone="mf")["train"]["lr"] == 0.04
 
 
 def test_a_setting_the_method_lacks_is_rejected():
