@@ -5,6 +5,8 @@ rule prepare:
         directory("results/data/{data}"),
     log:
         "results/logs/prepare/{data}.log",
+    benchmark:
+        "results/benchmarks/prepare/{data}.tsv"
     wildcard_constraints:
         data=f"{ID}/[a-z0-9_]+",
     conda:
@@ -29,6 +31,8 @@ rule split:
         counterfactual=f"{SPLIT}/counterfactual.parquet",
     log:
         "results/logs/split/{split}.log",
+    benchmark:
+        "results/benchmarks/split/{split}.tsv"
     wildcard_constraints:
         split=f"{ID}/[a-z0-9_]+/cap[0-9.]+-share[0-9.]+(-pool[0-9.]+)?",
     conda:
@@ -50,6 +54,8 @@ rule import_split:
         stats=f"{SPLIT}/stats.json",
     log:
         "results/logs/import_split/{split}.log",
+    benchmark:
+        "results/benchmarks/import_split/{split}.tsv"
     wildcard_constraints:
         split=f"{ID}/[a-z0-9_]+/parity",
     conda:

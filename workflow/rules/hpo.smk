@@ -38,6 +38,8 @@ rule hpo_select:
         "results/hpo/{search}/selection.json",
     log:
         "results/logs/hpo/{search}.select.log",
+    benchmark:
+        "results/benchmarks/hpo/{search}.select.tsv"
     conda:
         "../../envs/dice.yaml"
     params:

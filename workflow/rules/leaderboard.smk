@@ -21,6 +21,8 @@ rule leaderboard:
         figure_csv=f"{FIGURES_DIR}/leaderboard_{{dataset}}.csv",
     log:
         f"{REPORT}/logs/leaderboard_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/leaderboard_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:

@@ -11,6 +11,8 @@ rule table1:
         **table_outputs(f"{TABLES_DIR}/table1", "../report/table1.rst"),
     log:
         f"{REPORT}/logs/table1.log",
+    benchmark:
+        f"{REPORT}/benchmarks/table1.tsv"
     conda:
         REPORT_ENV
     params:
@@ -28,6 +30,8 @@ rule table2:
         **table_outputs(f"{TABLES_DIR}/table2", "../report/table2.rst"),
     log:
         f"{REPORT}/logs/table2.log",
+    benchmark:
+        f"{REPORT}/benchmarks/table2.tsv"
     conda:
         REPORT_ENV
     params:
@@ -47,6 +51,8 @@ rule table3:
         **table_outputs(f"{TABLES_DIR}/table3_{{dataset}}", "../report/table3.rst"),
     log:
         f"{REPORT}/logs/table3_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/table3_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -67,6 +73,8 @@ rule discrepancy:
         ),
     log:
         f"{REPORT}/logs/discrepancy_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/discrepancy_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -88,6 +96,8 @@ rule popularity_bias:
         ),
     log:
         f"{REPORT}/logs/popularity_bias_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/popularity_bias_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -107,6 +117,8 @@ rule fig4_bias:
         **figure_outputs("fig4_bias"),
     log:
         f"{REPORT}/logs/fig4_bias_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig4_bias_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -124,6 +136,8 @@ rule fig5a_iou:
         **figure_outputs("fig5a_iou"),
     log:
         f"{REPORT}/logs/fig5a_iou_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig5a_iou_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -140,6 +154,8 @@ rule fig5b_tsne:
         **figure_outputs("fig5b_tsne"),
     log:
         f"{REPORT}/logs/fig5b_tsne_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig5b_tsne_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -156,6 +172,8 @@ rule fig6_caps:
         **figure_outputs("fig6_caps"),
     log:
         f"{REPORT}/logs/fig6_caps_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig6_caps_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -172,6 +190,8 @@ rule fig7_conformity:
         **figure_outputs("fig7_conformity"),
     log:
         f"{REPORT}/logs/fig7_conformity_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig7_conformity_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -188,6 +208,8 @@ rule fig8a_curriculum:
         **figure_outputs("fig8a_curriculum"),
     log:
         f"{REPORT}/logs/fig8a_curriculum_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig8a_curriculum_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -204,6 +226,8 @@ rule fig8b_shares:
         **figure_outputs("fig8b_shares"),
     log:
         f"{REPORT}/logs/fig8b_shares_{{dataset}}.log",
+    benchmark:
+        f"{REPORT}/benchmarks/fig8b_shares_{{dataset}}.tsv"
     conda:
         REPORT_ENV
     params:
@@ -228,6 +252,8 @@ rule disentanglement:
         ),
     log:
         f"{REPORT}/logs/disentanglement.log",
+    benchmark:
+        f"{REPORT}/benchmarks/disentanglement.tsv"
     conda:
         REPORT_ENV
     params:

@@ -10,6 +10,8 @@ rule record:
         expected_file(),
     log:
         f"{REPORT}/logs/record.log",
+    benchmark:
+        f"{REPORT}/benchmarks/record.tsv"
     conda:
         "../../envs/dice.yaml"
     params:
@@ -26,6 +28,8 @@ rule verify:
         report=f"{REPORT}/verify/verify.md",
     log:
         f"{REPORT}/logs/verify.log",
+    benchmark:
+        f"{REPORT}/benchmarks/verify.tsv"
     conda:
         "../../envs/dice.yaml"
     params:
@@ -42,6 +46,8 @@ rule verify_paper:
         report=f"{REPORT}/verify/paper.md",
     log:
         f"{REPORT}/logs/verify_paper.log",
+    benchmark:
+        f"{REPORT}/benchmarks/verify_paper.tsv"
     conda:
         "../../envs/dice.yaml"
     params:
