@@ -6,8 +6,9 @@ folder (e.g. the rehearsal's ml10m-like main split), with the fast profile and t
 epochs, round robin so load changes hit them alike; the epoch estimate is the measured negative
 sampling plus the full epoch's step count times the median seconds per step.
 
-``quality``: test Recall@20 of MF-DICE, fast profile, trained to early stopping on ML-100K for
-each row budget and seed, with the workflow's own stages (`benchmarks.quality.one_run`).
+``quality``: test Recall@20 of MF-DICE, fast profile, trained to early stopping (or for
+`--max-epochs`) on ML-100K (or the split folder `--split`) for each row budget and seed, with the
+workflow's own stages (`benchmarks.quality.one_run`).
 
 Both print JSON to stdout. `--rows 0` stands for null (the exact dCor over all rows).
 """
@@ -27,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / "results" / "tmp"
 
 
-def _config(rows: list[int], *, steps: int | None = None) -> dict:
+def _config(rows: list[int], *, steps: int | None = None, epochs: int | None = None) -> dict:
     """config/config.yaml with one profile ``fast-rows<r>`` per budget (the fast profile plus
-    that budget and the step cap)."""
+    that budget, the step cap and the epoch cap)."""
     from dice.config import load_config
     from dice.settings import PROFILES
 
@@ -38,6 +39,8 @@ def _config(rows: list[int], *, steps: int | None = None) -> dict:
         values = {**config["train"], **PROFILES["fast"], "discrepancy_rows": r or None}
         if steps is not None:
             values["max_steps_per_epoch"] = steps
+        if epochs is not None:
+            values["max_epochs"] = epochs
         config["profiles"][f"fast-rows{r}"] = values
     return config
 
@@ -95,16 +98,18 @@ def quality(args) -> dict:
     from benchmarks.data import split_dir
     from benchmarks.quality import interval, one_run
 
-    config = _config(args.rows)
-    folder = split_dir("ml100k", config, root=ROOT, cache=CACHE)
-    result = {"dataset": "ml100k", "method": "dice", "backbone": "mf", "metric": "test recall@20",
-              "split": str(folder), "budgets": {}}  # fmt: skip
+    config = _config(args.rows, epochs=args.max_epochs)
+    folder = Path(args.split) if args.split else split_dir("ml100k", config, root=ROOT, cache=CACHE)
+    dataset = folder.parent.name if args.split else "ml100k"
+    result = {"dataset": dataset, "method": "dice", "backbone": "mf", "metric": "test recall@20",
+              "split": str(folder), "max_epochs": args.max_epochs, "budgets": {}}  # fmt: skip
+    cap = f"-e{args.max_epochs}" if args.max_epochs else ""
     for r in args.rows:
         runs = []
         for seed in args.seeds:
-            run = {"dataset": "ml100k", "backbone": "mf", "method": "dice",
+            run = {"dataset": dataset, "backbone": "mf", "method": "dice",
                    "profile": f"fast-rows{r}", "seed": seed}  # fmt: skip
-            out = CACHE / "rows" / "ml100k" / f"rows{r}" / f"seed{seed}"
+            out = CACHE / "rows" / f"{dataset}{cap}" / f"rows{r}" / f"seed{seed}"
             runs.append(one_run(folder, config, run, out=out, device="cpu") | {"seed": seed})
         result["budgets"][str(r)] = {"runs": runs, "test": interval([x["test"] for x in runs])}
     return result
@@ -116,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("speed", "quality"))
     parser.add_argument("--rows", type=int, nargs="+", default=[0, 128],
                         help="row budgets (0 = exact); the first also sets BPR's profile")  # fmt: skip
-    parser.add_argument("--split", help="(speed) split folder")
+    parser.add_argument("--split", help="split folder (speed: required; quality: default the "
+                        "workflow's ML-100K split)")  # fmt: skip
+    parser.add_argument("--max-epochs", type=int, help="(quality) train at most this many epochs "
+                        "(default: to early stopping)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=20, help="(speed) steps timed per epoch")
     parser.add_argument("--repeats", type=int, default=3, help="(speed) epochs per method")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(quality)")

@@ -116,9 +116,11 @@ def test_train_then_evaluate_writes_the_run_files(workspace, method):
 
 
 def test_table_from_metrics(workspace, tmp_path):
-    root, _, _ = workspace
-    metrics = sorted(str(p) for p in (root / "runs").glob("*/metrics.json"))
-    assert metrics
+    root, config, split = workspace  # its own run: the test must not depend on the others' order
+    context = {"dataset": "toy", "split": "s", "backbone": "mf", "method": "none", "seed": 0}
+    args = _train_args(root, config, split, tmp_path / "run", "--evaluate")
+    assert main([*args, "--context", json.dumps(context)]) == 0
+    metrics = [str(tmp_path / "run" / "metrics.json")]
     out = tmp_path / "table2.csv"
     assert main(["table", *metrics, "--out", str(out), "--markdown", str(tmp_path / "t.md")]) == 0
     table = pd.read_csv(out)
