@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import statistics
 import sys
@@ -27,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dice.config import load_config
+from dice.io import write_json, write_text
 from dice.plan import RESULTS, Plan, report_dir
 
 FIELDS = {"wall_s": "s", "cpu_s": "cpu_time", "rss_mib": "max_rss"}  # ours: Snakemake's column
@@ -167,15 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
         return 0
     record = {"config": str(args.config), "wall_s": args.wall_s, "cores": args.cores, "rows": rows}
-    _write(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
-    _write(args.out.with_suffix(".md"), text)
+    write_json(args.out.with_suffix(".json"), record)
+    write_text(args.out.with_suffix(".md"), text)
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 if __name__ == "__main__":
